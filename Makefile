@@ -1,0 +1,51 @@
+# Two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+export RECSYS_HOME ?= $(CURDIR)/var
+DEMO   := $(RECSYS_HOME)/demo
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install demo run test test-fast lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# The bundled demo retailer: generated deterministically, ingested and trained once.
+$(RECSYS_HOME)/.demo-ready: $(STAMP)
+	$(BIN)/recsys demo-data --customers 5000 --items 600 --out $(DEMO)
+	$(BIN)/recsys ingest catalog $(DEMO)/catalog.csv
+	$(BIN)/recsys ingest customers $(DEMO)/customers.csv
+	$(BIN)/recsys ingest transactions $(DEMO)/transactions.csv.gz
+	$(BIN)/recsys train --model popular
+	$(BIN)/recsys train --model als
+	touch $@
+
+demo: $(RECSYS_HOME)/.demo-ready
+
+run: demo
+	$(BIN)/recsys serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check recsys training api tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(RECSYS_HOME) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,223 @@
+"""Vectorised row validation: each batch splits into typed valid rows and rejects with reasons.
+
+A reject is `(line, reason)`; the first failing check of a row names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+LINE = "_line"
+REASON = "_reason"
+
+_TRUE = ["true", "t", "1", "yes", "y"]
+_FALSE = ["false", "f", "0", "no", "n"]
+
+# ISO 8601 shapes seen in exports. Aware values are converted to UTC; naive ones are UTC.
+_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z")
+_NAIVE_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """Outcome of validating one batch."""
+
+    valid: pl.DataFrame
+    rejects: pl.DataFrame  # columns: _line (Int64), _reason (Utf8)
+
+
+def parse_timestamp(col: str) -> pl.Expr:
+    """Naive-UTC datetime[us] from ISO 8601 text; null where it does not parse."""
+    text = pl.col(col).str.replace(r"Z$", "+00:00")
+    attempts = [
+        text.str.to_datetime(fmt, strict=False, time_unit="us").dt.convert_time_zone("UTC")
+        for fmt in _AWARE_FORMATS
+    ] + [
+        text.str.to_datetime(fmt, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+        for fmt in _NAIVE_FORMATS
+    ]
+    return pl.coalesce(attempts).dt.replace_time_zone(None)
+
+
+def parse_number(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.Float64, strict=False)
+
+
+def parse_bool(col: str) -> pl.Expr:
+    lowered = pl.col(col).str.to_lowercase()
+    return (
+        pl.when(lowered.is_in(_TRUE))
+        .then(True)
+        .when(lowered.is_in(_FALSE))
+        .then(False)
+        .otherwise(None)
+    )
+
+
+def normalise_category(col: str) -> pl.Expr:
+    """Lower-case path with trimmed, non-empty levels (`Electronics / TV` -> `electronics/tv`)."""
+    return (
+        pl.col(col)
+        .str.to_lowercase()
+        .str.replace_all(r"\s*/\s*", "/")
+        .str.replace_all(r"/{2,}", "/")
+        .str.strip_chars("/ ")
+        .replace("", None)
+    )
+
+
+def _quoted(col: str) -> pl.Expr:
+    return pl.lit("'") + pl.col(col).str.slice(0, 40) + pl.lit("'")
+
+
+class _Checks:
+    """An ordered list of (failed?, reason) pairs; the first failing one wins."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[pl.Expr, pl.Expr]] = []
+
+    def add(self, failed: pl.Expr, reason: pl.Expr | str) -> None:
+        self._items.append((failed, pl.lit(reason) if isinstance(reason, str) else reason))
+
+    def required(self, columns: Sequence[str], present: Sequence[str]) -> None:
+        for column in columns:
+            if column in present:
+                self.add(pl.col(column).is_null(), f"empty {column}")
+
+    def number(self, column: str, present: Sequence[str], *, non_negative: bool) -> None:
+        if column not in present:
+            return
+        parsed = parse_number(column)
+        self.add(
+            pl.col(column).is_not_null() & (parsed.is_null() | parsed.is_nan() | parsed.is_infinite()),
+            pl.lit(f"{column} is not a number: ") + _quoted(column),
+        )
+        if non_negative:
+            self.add(parsed < 0, pl.lit(f"{column} is negative: ") + _quoted(column))
+
+    def reason(self) -> pl.Expr:
+        if not self._items:
+            return pl.lit(None, dtype=pl.Utf8)
+        chain = pl.when(self._items[0][0]).then(self._items[0][1])
+        for failed, reason in self._items[1:]:
+            chain = chain.when(failed).then(reason)
+        return chain.otherwise(None)
+
+
+def _split(frame: pl.DataFrame, checks: _Checks) -> tuple[pl.DataFrame, pl.DataFrame]:
+    marked = frame.with_columns(checks.reason().fill_null(pl.lit(None)).alias(REASON))
+    rejects = marked.filter(pl.col(REASON).is_not_null()).select(LINE, REASON)
+    valid = marked.filter(pl.col(REASON).is_null()).drop(REASON)
+    return valid, rejects
+
+
+def with_lines(frame: pl.DataFrame, first_line: int) -> pl.DataFrame:
+    return frame.with_row_index(LINE, offset=first_line).with_columns(pl.col(LINE).cast(pl.Int64))
+
+
+def check_transactions(frame: pl.DataFrame, known_items: pl.Series) -> Checked:
+    """Typed order lines: order_id, customer_id, item_id, quantity, unit_price, purchased_at, _line."""
+    present = frame.columns
+    checks = _Checks()
+    checks.required(("order_id", "customer_id", "item_id", "purchased_at"), present)
+    checks.add(
+        parse_timestamp("purchased_at").is_null(),
+        pl.lit("purchased_at is not an ISO 8601 date or timestamp: ") + _quoted("purchased_at"),
+    )
+    checks.number("quantity", present, non_negative=False)
+    checks.number("unit_price", present, non_negative=True)
+    checks.number("line_total", present, non_negative=False)
+    if "quantity" in present:
+        checks.add(parse_number("quantity") == 0, "quantity is 0 (not a purchase)")
+    checks.add(
+        ~pl.col("item_id").is_in(known_items.implode()),
+        pl.lit("item_id ") + _quoted("item_id") + pl.lit(" is not in the catalog"),
+    )
+    valid, rejects = _split(frame, checks)
+    quantity = parse_number("quantity").fill_null(1.0) if "quantity" in present else pl.lit(1.0)
+    unit_price = parse_number("unit_price") if "unit_price" in present else pl.lit(None, pl.Float64)
+    if "line_total" in present:
+        # Exports that give the line's total: unit price = total / quantity (both signed for returns).
+        unit_price = pl.coalesce(unit_price, (parse_number("line_total") / quantity).abs())
+    typed = valid.select(
+        pl.col("order_id"),
+        pl.col("customer_id"),
+        pl.col("item_id"),
+        quantity.alias("quantity"),
+        unit_price.cast(pl.Float64).alias("unit_price"),
+        parse_timestamp("purchased_at").alias("purchased_at"),
+        pl.col(LINE),
+    )
+    return Checked(typed, rejects)
+
+
+CATALOG_OUTPUT = ("item_id", "name", "category", "price", "in_stock", "url", "image_url", "brand", "cost")
+
+
+def check_catalog(frame: pl.DataFrame) -> Checked:
+    present = frame.columns
+    checks = _Checks()
+    checks.required(("item_id",), present)
+    checks.number("price", present, non_negative=True)
+    checks.number("cost", present, non_negative=True)
+    if "in_stock" in present:
+        checks.add(
+            pl.col("in_stock").is_not_null() & parse_bool("in_stock").is_null(),
+            pl.lit("in_stock is not a boolean: ") + _quoted("in_stock"),
+        )
+    valid, rejects = _split(frame, checks)
+    exprs: list[pl.Expr] = [pl.col("item_id")]
+    for column in ("name", "url", "image_url", "brand"):
+        if column in present:
+            exprs.append(pl.col(column))
+    if "category" in present:
+        exprs.append(normalise_category("category").alias("category"))
+    for column in ("price", "cost"):
+        if column in present:
+            exprs.append(parse_number(column).alias(column))
+    if "in_stock" in present:
+        exprs.append(parse_bool("in_stock").fill_null(True).alias("in_stock"))
+    exprs.append(pl.col(LINE))
+    return Checked(valid.select(exprs), rejects)
+
+
+def check_customers(frame: pl.DataFrame) -> Checked:
+    present = frame.columns
+    checks = _Checks()
+    checks.required(("customer_id",), present)
+    if "email" in present:
+        checks.add(
+            pl.col("email").is_not_null() & ~pl.col("email").str.contains(r"^[^@\s]+@[^@\s]+$"),
+            pl.lit("email is not an address: ") + _quoted("email"),
+        )
+    for column in ("joined_at", "birthday"):
+        if column in present:
+            checks.add(
+                pl.col(column).is_not_null() & parse_timestamp(column).is_null(),
+                pl.lit(f"{column} is not an ISO 8601 date: ") + _quoted(column),
+            )
+    if "marketing_opt_in" in present:
+        checks.add(
+            pl.col("marketing_opt_in").is_not_null() & parse_bool("marketing_opt_in").is_null(),
+            pl.lit("marketing_opt_in is not a boolean: ") + _quoted("marketing_opt_in"),
+        )
+    valid, rejects = _split(frame, checks)
+    exprs: list[pl.Expr] = [pl.col("customer_id")]
+    if "email" in present:
+        exprs.append(pl.col("email"))
+    for column in ("joined_at", "birthday"):
+        if column in present:
+            exprs.append(parse_timestamp(column).dt.date().alias(column))
+    if "marketing_opt_in" in present:
+        exprs.append(parse_bool("marketing_opt_in").fill_null(True).alias("marketing_opt_in"))
+    exprs.append(pl.col(LINE))
+    return Checked(valid.select(exprs), rejects)

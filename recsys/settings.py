@@ -1,0 +1,65 @@
+"""Runtime configuration, read once by each entry point and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the URLs people paste (`postgresql://`, `postgres://`) onto the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Environment variables use the `RECSYS_` prefix.
+
+    `home` is the working directory for the embedded store, model artifacts and
+    ingest rejects; everything else defaults to a path inside it.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="RECSYS_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Path("var")
+    database_url: str = ""
+    artifacts_dir: Path | None = None
+    rules_path: Path | None = None
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    model_retention: int = Field(default=5, ge=1, description="model versions kept on disk")
+    ingest_chunk_rows: int = Field(default=100_000, ge=1)
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    voucher_valid_days: int = Field(default=30, ge=1)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.home / 'recsys.db').as_posix()}"
+        self.database_url = normalise_database_url(self.database_url)
+        if self.artifacts_dir is None:
+            self.artifacts_dir = self.home / "models"
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        assert self.artifacts_dir is not None
+        return self.artifacts_dir
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.home / "rejects"

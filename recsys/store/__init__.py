@@ -1,0 +1,1 @@
+"""The relational store: SQLAlchemy Core tables, migrations and query functions per aggregate."""

@@ -1,0 +1,182 @@
+"""Read and write purchase history (orders and their lines)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+from sqlalchemy import Connection, func, insert, select
+
+from recsys.records import Purchase
+from recsys.store.tables import customers, order_lines, orders
+
+PURCHASE_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.Utf8(),
+    "item_id": pl.Utf8(),
+    "order_id": pl.Utf8(),
+    "quantity": pl.Float64(),
+    "unit_price": pl.Float64(),
+    "purchased_at": pl.Datetime("us"),
+}
+
+
+def purchase_frame(conn: Connection, *, batch_rows: int = 500_000) -> pl.DataFrame:
+    """Every order line joined with its order: the training and evaluation input.
+
+    Columns as PURCHASE_SCHEMA; `purchased_at` is naive UTC; negative quantity is a return.
+    """
+    query = (
+        select(
+            orders.c.customer_id,
+            order_lines.c.item_id,
+            order_lines.c.order_id,
+            order_lines.c.quantity,
+            order_lines.c.unit_price,
+            orders.c.purchased_at,
+        )
+        .join(orders, orders.c.order_id == order_lines.c.order_id)
+        .order_by(orders.c.purchased_at, order_lines.c.order_id, order_lines.c.item_id)
+    )
+    result = conn.execution_options(yield_per=batch_rows).execute(query)
+    frames = [
+        pl.DataFrame(rows, schema=PURCHASE_SCHEMA, orient="row")
+        for rows in result.partitions(batch_rows)
+    ]
+    if not frames:
+        return pl.DataFrame(schema=PURCHASE_SCHEMA)
+    return pl.concat(frames, rechunk=True)
+
+
+def customer_purchases(conn: Connection, customer_id: str) -> list[Purchase]:
+    """One customer's order lines, oldest first."""
+    query = (
+        select(
+            order_lines.c.order_id,
+            order_lines.c.item_id,
+            order_lines.c.quantity,
+            order_lines.c.unit_price,
+            orders.c.purchased_at,
+        )
+        .join(orders, orders.c.order_id == order_lines.c.order_id)
+        .where(orders.c.customer_id == customer_id)
+        .order_by(orders.c.purchased_at, order_lines.c.item_id)
+    )
+    return [
+        Purchase(r.order_id, r.item_id, float(r.quantity), r.unit_price, r.purchased_at)
+        for r in conn.execute(query)
+    ]
+
+
+def purchases_for(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[Purchase]]:
+    """Order lines of many customers at once (campaign batches), oldest first."""
+    history: dict[str, list[Purchase]] = {c: [] for c in customer_ids}
+    for start in range(0, len(customer_ids), 5000):
+        chunk = list(customer_ids[start : start + 5000])
+        query = (
+            select(
+                orders.c.customer_id,
+                order_lines.c.order_id,
+                order_lines.c.item_id,
+                order_lines.c.quantity,
+                order_lines.c.unit_price,
+                orders.c.purchased_at,
+            )
+            .join(orders, orders.c.order_id == order_lines.c.order_id)
+            .where(orders.c.customer_id.in_(chunk))
+            .order_by(orders.c.purchased_at, order_lines.c.item_id)
+        )
+        for r in conn.execute(query):
+            history[r.customer_id].append(
+                Purchase(r.order_id, r.item_id, float(r.quantity), r.unit_price, r.purchased_at)
+            )
+    return history
+
+
+def first_purchase_at(conn: Connection, customer_id: str) -> datetime | None:
+    query = select(func.min(orders.c.purchased_at)).where(orders.c.customer_id == customer_id)
+    value = conn.execute(query).scalar_one_or_none()
+    return value if isinstance(value, datetime) else None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineIn:
+    item_id: str
+    quantity: float
+    unit_price: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIn:
+    """An order posted as an event. `purchased_at` is naive UTC."""
+
+    order_id: str
+    customer_id: str
+    purchased_at: datetime
+    lines: tuple[OrderLineIn, ...]
+
+    def body_hash(self) -> str:
+        body = {
+            "customer_id": self.customer_id,
+            "purchased_at": self.purchased_at.isoformat(),
+            "lines": sorted((line.item_id, line.quantity, line.unit_price) for line in self.lines),
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+class OrderConflict(Exception):
+    """An order id already recorded with a different body."""
+
+
+def record_order(conn: Connection, order: OrderIn) -> bool:
+    """Store an order event; returns False when the identical order was already recorded.
+
+    Lines sharing an item are summed (the data contract's rule for repeated scans).
+    Raises OrderConflict when the order id exists with different content.
+    """
+    digest = order.body_hash()
+    existing = conn.execute(
+        select(orders.c.body_hash, orders.c.source).where(orders.c.order_id == order.order_id)
+    ).first()
+    if existing is not None:
+        if existing.body_hash == digest:
+            return False
+        raise OrderConflict(f"order {order.order_id!r} was already recorded with different content")
+    merged: dict[str, tuple[float, float, float]] = {}
+    for line in order.lines:
+        qty, weighted, priced = merged.get(line.item_id, (0.0, 0.0, 0.0))
+        if line.unit_price is not None:
+            weighted += line.quantity * line.unit_price
+            priced += line.quantity
+        merged[line.item_id] = (qty + line.quantity, weighted, priced)
+    conn.execute(
+        insert(orders).values(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            purchased_at=order.purchased_at,
+            source="event",
+            body_hash=digest,
+        )
+    )
+    conn.execute(
+        insert(order_lines),
+        [
+            {
+                "order_id": order.order_id,
+                "item_id": item_id,
+                "quantity": qty,
+                "unit_price": (weighted / priced) if priced else None,
+                "load_id": "event",
+            }
+            for item_id, (qty, weighted, priced) in merged.items()
+        ],
+    )
+    known = conn.execute(
+        select(customers.c.customer_id).where(customers.c.customer_id == order.customer_id)
+    ).first()
+    if known is None:
+        conn.execute(insert(customers).values(customer_id=order.customer_id))
+    return True

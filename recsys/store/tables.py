@@ -1,0 +1,97 @@
+"""Table definitions. Every timestamp column holds naive UTC; money is a float in shop currency."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", String, primary_key=True),
+    Column("name", String),
+    Column("category", String, index=True),
+    Column("price", Float),
+    Column("in_stock", Boolean, nullable=False, server_default=text("true")),
+    Column("url", String),
+    Column("image_url", String),
+    Column("brand", String),
+    Column("cost", Float),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("email", String),
+    Column("joined_at", Date),
+    Column("birthday", Date),
+    Column("marketing_opt_in", Boolean, nullable=False, server_default=text("true")),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String, primary_key=True),
+    Column("customer_id", String, nullable=False),
+    Column("purchased_at", DateTime, nullable=False),
+    # `event` orders arrive through the API; their body hash makes re-posts idempotent.
+    Column("source", String, nullable=False, server_default=text("'ingest'")),
+    Column("body_hash", String),
+    Index("ix_orders_customer_id", "customer_id"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", String, nullable=False),
+    Column("item_id", String, nullable=False),
+    Column("quantity", Float, nullable=False),
+    Column("unit_price", Float),
+    # Which load wrote the line: lines of one file sharing a key are summed, a
+    # later load of the same key replaces it (so loading twice changes nothing).
+    Column("load_id", String, nullable=False),
+    PrimaryKeyConstraint("order_id", "item_id", name="pk_order_lines"),
+    Index("ix_order_lines_item_id", "item_id"),
+)
+
+contact_log = Table(
+    "contact_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String, nullable=False),
+    Column("occasion", String, nullable=False),
+    Column("date", Date, nullable=False),
+    Column("placement", String, nullable=False),
+    Column("sent_at", DateTime, nullable=False),
+    Column("voucher_code", String),
+    UniqueConstraint("customer_id", "occasion", "date", name="uq_contact_log_once"),
+    Index("ix_contact_log_customer_sent", "customer_id", "sent_at"),
+)
+
+vouchers = Table(
+    "vouchers",
+    metadata,
+    Column("code", String, primary_key=True),
+    Column("customer_id", String, nullable=False, index=True),
+    Column("occasion", String, nullable=False),
+    Column("date", Date, nullable=False),
+    Column("percent", Float, nullable=False),
+    Column("valid_until", Date, nullable=False),
+    Column("issued_at", DateTime, nullable=False),
+)
