@@ -22,7 +22,7 @@ def _settings() -> Settings:
     from recsys.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     return settings
 
 
@@ -175,3 +175,195 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     for row in rows:
         table.add_row(*(str(v) for v in row))
     return table
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _rules(settings: Settings) -> Any:
+    from recsys.rules.config import RulesConfigError, load_rules
+
+    try:
+        return load_rules(settings.rules_path)
+    except RulesConfigError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="als, bpr, item-knn, popular, repurchase or hybrid")] = "als",
+    factors: Annotated[int | None, typer.Option(min=1)] = None,
+    iterations: Annotated[int | None, typer.Option(min=1)] = None,
+    regularization: Annotated[float | None, typer.Option(min=0.0)] = None,
+    alpha: Annotated[float | None, typer.Option(min=0.0, help="confidence scaling")] = None,
+    weighting: Annotated[str | None, typer.Option(help="none, bm25 or tfidf")] = None,
+    half_life_days: Annotated[float | None, typer.Option(help="recency decay half-life")] = None,
+    threads: Annotated[int, typer.Option(help="implicit's threads (0 = all cores)")] = 0,
+) -> None:
+    """Train from the store, save a versioned artifact and make it current."""
+    from recsys.store.catalog import catalog_frame
+    from recsys.store.purchases import purchase_frame
+    from training.errors import TrainingPipelineError
+    from training.rules_learning import learn_rule_extras
+    from training.train import train_model
+
+    settings = _settings()
+    rules = _rules(settings)
+    engine = _engine(settings)
+    overrides = {
+        key: value
+        for key, value in {
+            "factors": factors,
+            "iterations": iterations,
+            "regularization": regularization,
+            "alpha": alpha,
+            "weighting": weighting,
+            "half_life_days": half_life_days,
+        }.items()
+        if value is not None
+    }
+    with _progress(transient=True) as progress:
+        task = progress.add_task("reading purchases", total=None)
+        with engine.connect() as conn:
+            purchases = purchase_frame(conn)
+            catalog = catalog_frame(conn)
+        progress.update(task, description="learning category behaviour and complements")
+        try:
+            extras = learn_rule_extras(purchases, catalog, rules) if purchases.height else {}
+
+            def report(stage: str, done: int, total: int) -> None:
+                progress.update(task, description=stage, completed=done, total=total)
+
+            result = train_model(
+                purchases,
+                catalog,
+                model=model,
+                params=overrides,
+                now=_now(),
+                models_dir=settings.models_dir,
+                progress=report,
+                num_threads=threads,
+                extras=extras,
+                keep=settings.model_retention,
+            )
+        except TrainingPipelineError as exc:
+            raise _fail(f"{exc}; the current model was not changed") from exc
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    out.print(
+        f"trained {result.model} -> {result.version} (current)\n"
+        f"  {result.counts['users']:,} customers x {result.counts['items']:,} items, "
+        f"{result.counts['nnz']:,} pairs from {result.counts['purchases']:,} lines\n"
+        f"  {timings}"
+    )
+    if result.pruned:
+        out.print(f"  pruned: {', '.join(result.pruned)}")
+
+
+models_app = typer.Typer(help="List model versions or switch the current one.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Every saved model version; the current one is marked."""
+    from training.artifacts import list_versions
+
+    settings = _settings()
+    versions = list_versions(settings.models_dir)
+    if not versions:
+        out.print(f"no models in {settings.models_dir}; run `recsys train`")
+        return
+    rows = [["*" if v.is_current else "", v.version, v.model, v.created_at.isoformat()] for v in versions]
+    out.print(_table("models", ["current", "version", "model", "created"], rows))
+
+
+@models_app.command("use")
+def models_use(version: str) -> None:
+    """Make VERSION current (rollback); running services switch within a second."""
+    from training.artifacts import use_version
+    from training.errors import TrainingPipelineError
+
+    settings = _settings()
+    try:
+        loaded = use_version(settings.models_dir, version)
+    except TrainingPipelineError as exc:
+        raise _fail(f"{exc}; the current model was not changed") from exc
+    out.print(f"current model: {loaded.version}")
+
+
+@app.command()
+def tier(
+    customer_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Print a customer's loyalty status (tier, spend, next tier, anniversary)."""
+    import json
+
+    from recsys.customer_view import loyalty_for
+
+    settings = _settings()
+    rules = _rules(settings)
+    engine = _engine(settings)
+    with engine.connect() as conn:
+        status = loyalty_for(conn, customer_id, rules, _now())
+    if status is None:
+        raise _fail(f"customer {customer_id!r} is not known", code=1)
+    data = {"customer_id": customer_id, **status.to_dict()}
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    rows = [[key, value] for key, value in data.items()]
+    out.print(_table(f"loyalty of {customer_id}", ["field", "value"], rows))
+
+
+rules_app = typer.Typer(help="Validate rules.toml and inspect learned rules.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("check")
+def rules_check(path: Annotated[Path | None, typer.Argument()] = None) -> None:
+    """Validate a rules file (default: RECSYS_RULES_PATH or the shipped one); print it."""
+    import json
+
+    from recsys.rules.config import RulesConfigError, load_rules
+
+    settings = _settings()
+    try:
+        config = load_rules(path or settings.rules_path)
+    except RulesConfigError as exc:
+        raise _fail(str(exc)) from exc
+    out.print_json(json.dumps(config.model_dump(mode="json")))
+
+
+@rules_app.command("learned")
+def rules_learned(
+    version: Annotated[str | None, typer.Option(help="model version (default: current)")] = None,
+) -> None:
+    """The category behaviour learned at training time (class, repeat rate, interval, support)."""
+    from recsys.offers import CATEGORY_BEHAVIOUR_KEY
+    from recsys.rules.categories import behaviours_from_dict
+    from training.artifacts import current_version, read_meta
+
+    settings = _settings()
+    version = version or current_version(settings.models_dir)
+    if version is None:
+        raise _fail("no current model; run `recsys train`")
+    meta = read_meta(settings.models_dir, version)
+    table = behaviours_from_dict(meta.extras.get(CATEGORY_BEHAVIOUR_KEY) or {})  # type: ignore[arg-type]
+    rows = [
+        [
+            category,
+            b.kind,
+            f"{b.repeat_rate:.2f}" if b.repeat_rate is not None else "-",
+            f"{b.median_interval_days:.0f}" if b.median_interval_days is not None else "-",
+            b.support,
+        ]
+        for category, b in sorted(table.items())
+    ]
+    out.print(
+        _table(f"learned categories ({version})",
+               ["category", "class", "repeat rate", "median interval (days)", "buyers"], rows)
+    )

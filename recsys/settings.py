@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     model_retention: int = Field(default=5, ge=1, description="model versions kept on disk")
     ingest_chunk_rows: int = Field(default=100_000, ge=1)
     log_format: str = Field(default="console", pattern="^(console|json)$")
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     voucher_valid_days: int = Field(default=30, ge=1)
 

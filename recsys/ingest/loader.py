@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import structlog
 from sqlalchemy import Connection, Engine, func, select
 
 from recsys.ingest.errors import IngestError
@@ -29,6 +30,7 @@ from recsys.store import bulk
 from recsys.store.tables import customers, items, order_lines, orders
 
 Progress = Callable[[int], None]
+log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -233,6 +235,7 @@ def ingest_file(
                 summary.rejected += rejects.height
                 summary.reasons.update(_reason_kind(r) for r in rejects[REASON].to_list())
                 rejects_file.write(rejects, raw)
+                log.debug("ingest_batch_written", kind=kind, rows_read=summary.read)
                 if progress is not None:
                     progress(raw.height)
             summary.inserted = _count(conn, table) - before
@@ -240,5 +243,9 @@ def ingest_file(
     finally:
         rejects_file.close(keep=ok and summary.rejected > 0)
     summary.updated = summary.accepted - summary.merged - summary.inserted
+    log.debug(
+        "ingest_finished", kind=kind, path=str(path), accepted=summary.accepted,
+        inserted=summary.inserted, rejected=summary.rejected,
+    )
     summary.rejects_path = rejects_file.path if summary.rejected else None
     return summary

@@ -1,0 +1,85 @@
+"""The FastAPI application factory. No module-level engines, models or settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import Depends, FastAPI, Request, Response
+from sqlalchemy import Engine
+
+from api.catalog_cache import CatalogCache
+from api.errors import error_response, install_error_handlers
+from api.metrics import Metrics, metrics_middleware
+from api.model_holder import ModelHolder
+from api.routes import events, health, loyalty, recommendations
+from api.security import require_api_key
+from recsys.rules.config import RulesConfig, load_rules
+from recsys.settings import Settings
+from recsys.store.engine import create_store_engine, migrate
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    rules: RulesConfig | None = None,
+    model_holder: ModelHolder | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass their own engine, rules or model holder."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.engine = engine or create_store_engine(settings.database_url)
+        migrate(app.state.engine)
+        app.state.catalog = CatalogCache(app.state.engine)
+        app.state.model_holder = model_holder or ModelHolder(settings.models_dir)
+        served = app.state.model_holder.get()
+        log.info("service_started", model_version=served.version if served else None)
+        try:
+            yield
+        finally:
+            if own_engine:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="recsys",
+        summary="Loyalty and personalized-offer recommender",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.rules = rules or load_rules(settings.rules_path)
+    app.state.metrics = Metrics.create()
+    install_error_handlers(app)
+
+    max_bytes = settings.max_request_bytes
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_bytes):
+            return error_response(413, "too_large", f"request body over {max_bytes} bytes")
+        return await call_next(request)
+
+    app.middleware("http")(metrics_middleware(app.state.metrics))
+    app.include_router(health.router)
+    secured = [Depends(require_api_key)]
+    for router in (recommendations.router, loyalty.router, events.router):
+        app.include_router(router, dependencies=secured)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for `recsys serve` (uvicorn's factory): settings from the environment."""
+    from recsys.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,64 @@
+"""Dependencies: handlers receive the store, model and settings through these aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+
+from api.catalog_cache import CatalogCache
+from api.errors import Unavailable
+from api.metrics import Metrics
+from api.model_holder import ModelHolder
+from recsys.records import Item
+from recsys.rules.config import RulesConfig
+from recsys.settings import Settings
+from recsys.offers import ServingModel
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_model_holder(request: Request) -> ModelHolder:
+    holder: ModelHolder = request.app.state.model_holder
+    return holder
+
+
+def get_model(request: Request) -> ServingModel:
+    model = get_model_holder(request).get()
+    if model is None:
+        raise Unavailable("no model is loaded yet; run `recsys train`")
+    return model
+
+
+def get_catalog(request: Request) -> Mapping[str, Item]:
+    cache: CatalogCache = request.app.state.catalog
+    return cache.get()
+
+
+def get_rules(request: Request) -> RulesConfig:
+    rules: RulesConfig = request.app.state.rules
+    return rules
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Engine, Depends(get_store)]
+ModelHolderDep = Annotated[ModelHolder, Depends(get_model_holder)]
+ModelDep = Annotated[ServingModel, Depends(get_model)]
+RulesDep = Annotated[RulesConfig, Depends(get_rules)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+CatalogDep = Annotated[Mapping[str, Item], Depends(get_catalog)]

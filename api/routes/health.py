@@ -1,0 +1,40 @@
+"""Liveness, readiness and metrics. Open even when API keys are configured."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from api.deps import ModelHolderDep, StoreDep
+from api.errors import error_response
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The store answers and a model is loaded", response_model=None)
+def readyz(store: StoreDep, holder: ModelHolderDep) -> dict[str, str] | Response:
+    try:
+        with store.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        return error_response(503, "not_ready", "the store is not reachable")
+    model = holder.get()
+    if model is None:
+        return error_response(503, "not_ready", "no model is loaded; run `recsys train`")
+    return {"status": "ready", "model_version": model.version}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request, holder: ModelHolderDep) -> Response:
+    app_metrics = request.app.state.metrics
+    model = holder.get()
+    app_metrics.model_info.clear()
+    if model is not None:
+        app_metrics.model_info.labels(model.version).set(1)
+    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)

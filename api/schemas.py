@@ -1,0 +1,83 @@
+"""Request and response bodies (the SPEC's field names)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# Opaque ids: any printable text without slashes or control characters.
+Id = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f/\\]+$")
+]
+Placement = Literal["order_confirmation", "anniversary", "newsletter", "birthday"]
+Limit = Annotated[int, Field(ge=1, le=50)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ItemOut(BaseModel):
+    item_id: str
+    name: str | None
+    category: str | None
+    price: float | None
+    url: str | None
+    image_url: str | None
+    score: float
+    reason: str
+
+
+class RecommendationsOut(BaseModel):
+    customer_id: str | None
+    model_version: str
+    placement: str
+    fallback: bool
+    items: list[ItemOut]
+    warnings: list[str] = Field(default_factory=list)
+    suppressed: str | None = Field(
+        default=None, description="why a marketing placement returned no items (opted_out, cap_reached)"
+    )
+
+
+class CrossSellIn(_Strict):
+    customer_id: Id | None = None
+    items: Annotated[list[Id], Field(min_length=1, max_length=100)]
+    limit: Limit = 4
+
+
+class OrderLineIn(_Strict):
+    item_id: Id
+    quantity: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+    unit_price: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class OrderIn(_Strict):
+    order_id: Id
+    customer_id: Id
+    purchased_at: datetime
+    items: Annotated[list[OrderLineIn], Field(min_length=1, max_length=1000)]
+
+
+class OrderRecorded(BaseModel):
+    order_id: str
+    recorded: bool = Field(description="false when the identical order was already recorded")
+    customer_id: str
+
+
+class LoyaltyOut(BaseModel):
+    customer_id: str
+    tier: str
+    spend: float
+    orders: int
+    window_days: int
+    next_tier: str | None
+    spend_to_next_tier: float | None
+    orders_to_next_tier: int | None
+    member_since: str | None
+    next_anniversary: str | None
+    benefits: list[str]
+    anniversary_voucher_percent: int
+    birthday_voucher_percent: int

@@ -1,0 +1,3 @@
+from recsys.cli import app
+
+app(prog_name="recsys")

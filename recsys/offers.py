@@ -1,0 +1,247 @@
+"""Candidates -> rules -> offers: the one place where a model's scores become items to show.
+
+Callers (the API and the campaign job) load the data from the store, pass it
+here as plain values with an explicit `now`, and render the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from recsys.records import Customer, Item, Purchase, ScoredItem
+from recsys.rules.candidates import Candidate, RuleContext, candidates_from_scored
+from recsys.rules.categories import CategoryBehaviour, behaviours_from_dict
+from recsys.rules.complements import complements_for
+from recsys.rules.config import RulesConfig
+from recsys.rules.contact import is_marketing, may_contact
+from recsys.rules.learned_complements import LearnedComplements
+from recsys.rules.pipeline import run_pipeline
+
+PLACEMENTS = ("order_confirmation", "anniversary", "newsletter", "birthday")
+CATEGORY_BEHAVIOUR_KEY = "category_behaviour"
+COMPLEMENTS_KEY = "complements"
+
+
+class ScoringModel:
+    """What offers need from a recommender (see `recsys.models.base.Recommender`)."""
+
+    def knows(self, customer_id: str) -> bool:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+    def recommend(
+        self, customer_id: str, n: int, history: Sequence[str] = ()
+    ) -> list[ScoredItem]:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+    def popular(self, n: int) -> list[ScoredItem]:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class ServingModel:
+    """A model version with what was learned beside it (category behaviour, complements)."""
+
+    version: str
+    name: str
+    recommender: Any  # a recsys.models Recommender; typed loosely to keep this layer model-free
+    behaviours: Mapping[str, CategoryBehaviour] = field(default_factory=dict)
+    complements: LearnedComplements = field(default_factory=LearnedComplements)
+    popular_pool: tuple[ScoredItem, ...] = ()
+
+    @classmethod
+    def from_parts(
+        cls, version: str, name: str, recommender: Any, extras: Mapping[str, Any], pool: int = 200
+    ) -> ServingModel:
+        behaviours = behaviours_from_dict(extras.get(CATEGORY_BEHAVIOUR_KEY) or {})
+        complements = LearnedComplements.from_dict(extras.get(COMPLEMENTS_KEY) or {})
+        popular = list(recommender.popular(pool))
+        top = max((abs(s.score) for s in popular), default=0.0) or 1.0
+        # Popularity counts become (0, 1] so fillers read like the other scores.
+        normalised = tuple(ScoredItem(s.item_id, s.score / top) for s in popular)
+        return cls(version, name, recommender, behaviours, complements, normalised)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerData:
+    """What the store knows of one customer, loaded before the rules run."""
+
+    customer_id: str | None
+    customer: Customer | None = None
+    purchases: Sequence[Purchase] = ()
+    contact_history: Sequence[datetime] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OfferItem:
+    item_id: str
+    name: str | None
+    category: str | None
+    price: float | None
+    url: str | None
+    image_url: str | None
+    score: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id, "name": self.name, "category": self.category,
+            "price": self.price, "url": self.url, "image_url": self.image_url,
+            "score": round(self.score, 6), "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A served list. `suppressed` says why a marketing placement got no items."""
+
+    customer_id: str | None
+    model_version: str
+    placement: str
+    fallback: bool
+    items: tuple[OfferItem, ...]
+    removed: Mapping[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    suppressed: str | None = None
+
+
+def _offer_items(served: Sequence[Candidate], catalog: Mapping[str, Item]) -> tuple[OfferItem, ...]:
+    out = []
+    for c in served:
+        item = catalog[c.item_id]
+        out.append(
+            OfferItem(
+                c.item_id, item.name, item.category, item.price, item.url, item.image_url,
+                float(c.score), c.reason or "picked for you",
+            )
+        )
+    return tuple(out)
+
+
+def _fillers(model: ServingModel) -> list[Candidate]:
+    return candidates_from_scored(model.popular_pool, source="popular")
+
+
+def _popularity(model: ServingModel) -> dict[str, float]:
+    return {s.item_id: s.score for s in model.popular_pool}
+
+
+def recommend_for_customer(
+    model: ServingModel,
+    rules: RulesConfig,
+    catalog: Mapping[str, Item],
+    data: CustomerData,
+    *,
+    placement: str,
+    limit: int,
+    now: datetime,
+    basket: Sequence[str] = (),
+    scored: Sequence[ScoredItem] | None = None,
+) -> Offer:
+    """Personalized items for one customer under a placement's recipe.
+
+    order_confirmation: complements of the basket (or the latest order) first,
+    then the model's picks; no contact cap. Marketing placements (newsletter,
+    anniversary, birthday) honour opt-in and the contact cap. `scored` lets a
+    batch caller pass model scores it computed for many customers at once.
+    """
+    pool = rules.candidates.pool_size
+    purchases = list(data.purchases)
+    history = [p.item_id for p in purchases if p.quantity > 0]
+    if data.customer is not None and is_marketing(placement, rules.contact):
+        decision = may_contact(
+            data.customer.marketing_opt_in, data.contact_history, placement, rules.contact, now
+        )
+        if not decision.allowed:
+            return Offer(
+                data.customer_id, model.version, placement, False, (), suppressed=decision.reason
+            )
+    knows = data.customer_id is not None and model.recommender.knows(data.customer_id)
+    if scored is None:
+        scored = (
+            model.recommender.recommend(data.customer_id, pool, history=history)
+            if data.customer_id is not None and (knows or history)
+            else []
+        )
+    candidates = candidates_from_scored(scored)
+    anchors = list(basket)
+    if placement == "order_confirmation" and not anchors and purchases:
+        latest = max(purchases, key=lambda p: p.purchased_at).order_id
+        anchors = [p.item_id for p in purchases if p.order_id == latest and p.quantity > 0]
+    if anchors:
+        complements = complements_for(
+            anchors, catalog, model.complements, rules.complements, _popularity(model), limit=pool
+        )
+        # Complements lead a cross-sell list; model picks follow on their own scale.
+        top = max((c.score for c in candidates), default=0.0)
+        candidates = [
+            Candidate(c.item_id, abs(top) + 1.0 + c.score, c.reason, c.source) for c in complements
+        ] + candidates
+    ctx = RuleContext(
+        now=now,
+        config=rules,
+        catalog=catalog,
+        purchases=purchases,
+        behaviours=model.behaviours,
+        complements=model.complements,
+        contact_history=data.contact_history,
+        basket=tuple(anchors),
+        placement=placement,
+        customer_id=data.customer_id,
+    )
+    offer_list = run_pipeline(candidates, ctx, limit=limit, fillers=_fillers(model))
+    fallback = not knows and not history and not anchors
+    return Offer(
+        data.customer_id,
+        model.version,
+        placement,
+        fallback or model.name == "popular",
+        _offer_items(offer_list.items, catalog),
+        removed=dict(offer_list.removed),
+    )
+
+
+def cross_sell(
+    model: ServingModel,
+    rules: RulesConfig,
+    catalog: Mapping[str, Item],
+    data: CustomerData,
+    *,
+    items: Sequence[str],
+    limit: int,
+    now: datetime,
+) -> Offer:
+    """Complements of a basket; unknown basket items are ignored and reported in `warnings`."""
+    known = [i for i in dict.fromkeys(items) if i in catalog]
+    warnings = tuple(f"unknown item {i!r} ignored" for i in dict.fromkeys(items) if i not in catalog)
+    offer = recommend_for_customer(
+        model, rules, catalog, data, placement="order_confirmation", limit=limit, now=now,
+        basket=known,
+    )
+    return Offer(
+        offer.customer_id, offer.model_version, offer.placement, offer.fallback, offer.items,
+        offer.removed, warnings,
+    )
+
+
+def item_complements(
+    model: ServingModel,
+    rules: RulesConfig,
+    catalog: Mapping[str, Item],
+    *,
+    item_id: str,
+    limit: int,
+    now: datetime,
+) -> Offer:
+    """Items bought with `item_id` (learned and configured), for product blocks in emails."""
+    similar: list[ScoredItem] = []
+    try:
+        similar = list(model.recommender.similar_items(item_id, rules.candidates.pool_size))
+    except (KeyError, ValueError):
+        similar = []
+    return recommend_for_customer(
+        model, rules, catalog, CustomerData(None), placement="order_confirmation",
+        limit=limit, now=now, basket=[item_id], scored=similar,
+    )

@@ -1,0 +1,34 @@
+"""The contact log (what was sent to whom) and issued vouchers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from recsys.store.tables import contact_log
+
+
+def contact_history(conn: Connection, customer_id: str) -> list[datetime]:
+    """UTC instants of the customer's logged marketing contacts, oldest first."""
+    query = (
+        select(contact_log.c.sent_at)
+        .where(contact_log.c.customer_id == customer_id)
+        .order_by(contact_log.c.sent_at)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def contact_histories(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[datetime]]:
+    history: dict[str, list[datetime]] = {c: [] for c in customer_ids}
+    for start in range(0, len(customer_ids), 5000):
+        chunk = list(customer_ids[start : start + 5000])
+        query = (
+            select(contact_log.c.customer_id, contact_log.c.sent_at)
+            .where(contact_log.c.customer_id.in_(chunk))
+            .order_by(contact_log.c.sent_at)
+        )
+        for row in conn.execute(query):
+            history[row.customer_id].append(row.sent_at)
+    return history
