@@ -3,6 +3,7 @@
 Hierarchy (catch at the level you need):
 
     ApiError
+    ├── UnknownItems    422  (valid JSON naming items the catalog lacks)
     ├── NotFound        404
     ├── Conflict        409
     ├── Unauthorized    401
@@ -34,6 +35,11 @@ class ApiError(Exception):
 class NotFound(ApiError):
     status = 404
     code = "not_found"
+
+
+class UnknownItems(ApiError):
+    status = 422
+    code = "unknown_item"
 
 
 class Conflict(ApiError):

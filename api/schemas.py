@@ -81,3 +81,24 @@ class LoyaltyOut(BaseModel):
     benefits: list[str]
     anniversary_voucher_percent: int
     birthday_voucher_percent: int
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of every 4xx/5xx answer."""
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    text = {
+        400: "invalid content", 401: "missing or invalid API key", 404: "not found",
+        409: "conflicts with a recorded order", 413: "request body too large",
+        422: "invalid request", 503: "no model loaded yet",
+    }
+    return {s: {"model": ErrorOut, "description": text[s]} for s in statuses}

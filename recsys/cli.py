@@ -367,3 +367,14 @@ def rules_learned(
         _table(f"learned categories ({version})",
                ["category", "class", "repeat rate", "median interval (days)", "buyers"], rows)
     )
+
+
+def _register_campaign() -> None:
+    try:
+        from recsys.campaign.cli import campaign_app
+    except ImportError:  # the campaign package is optional while it is being built
+        return
+    app.add_typer(campaign_app, name="campaign")
+
+
+_register_campaign()

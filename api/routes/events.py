@@ -8,20 +8,24 @@ from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CatalogDep, StoreDep
-from api.errors import ApiError, Conflict
-from api.schemas import OrderIn, OrderRecorded
+from api.errors import Conflict, UnknownItems
+from api.schemas import OrderIn, OrderRecorded, error_responses
 from recsys.store.purchases import OrderConflict, OrderLineIn, record_order
 from recsys.store.purchases import OrderIn as StoreOrder
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
 
-@router.post("/events/orders", response_model=OrderRecorded)
+@router.post(
+    "/events/orders",
+    response_model=OrderRecorded,
+    responses=error_responses(401, 409, 413, 422),
+)
 def order_event(body: OrderIn, store: StoreDep, catalog: CatalogDep) -> OrderRecorded:
     """Record an order; posting the same order again changes nothing (`recorded: false`)."""
     unknown = sorted({line.item_id for line in body.items if line.item_id not in catalog})
     if unknown:
-        raise ApiError(f"unknown item_id(s): {', '.join(unknown[:10])}; nothing was recorded")
+        raise UnknownItems(f"unknown item_id(s): {', '.join(unknown[:10])}; nothing was recorded")
     at = body.purchased_at
     if at.tzinfo is not None:
         at = at.astimezone(UTC).replace(tzinfo=None)

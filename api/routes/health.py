@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from api.deps import ModelHolderDep, StoreDep
 from api.errors import error_response
+from api.schemas import error_responses
 
 router = APIRouter(tags=["health"])
 
@@ -17,7 +18,12 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The store answers and a model is loaded", response_model=None)
+@router.get(
+    "/readyz",
+    summary="The store answers and a model is loaded",
+    response_model=None,
+    responses=error_responses(503),
+)
 def readyz(store: StoreDep, holder: ModelHolderDep) -> dict[str, str] | Response:
     try:
         with store.connect() as conn:

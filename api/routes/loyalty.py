@@ -9,13 +9,17 @@ from fastapi import APIRouter, Path
 
 from api.deps import RulesDep, StoreDep
 from api.errors import NotFound
-from api.schemas import Id, LoyaltyOut
+from api.schemas import Id, LoyaltyOut, error_responses
 from recsys.customer_view import loyalty_for
 
 router = APIRouter(prefix="/v1", tags=["loyalty"])
 
 
-@router.get("/customers/{customer_id}/loyalty", response_model=LoyaltyOut)
+@router.get(
+    "/customers/{customer_id}/loyalty",
+    response_model=LoyaltyOut,
+    responses=error_responses(401, 404, 422),
+)
 def loyalty(customer_id: Annotated[Id, Path()], store: StoreDep, rules: RulesDep) -> LoyaltyOut:
     """Tier, spend and orders in the window, distance to the next tier, anniversary."""
     now = datetime.now(UTC).replace(tzinfo=None)

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import CatalogDep, MetricsDep, ModelDep, RulesDep, StoreDep
 from api.errors import NotFound
-from api.schemas import CrossSellIn, Id, Limit, Placement, RecommendationsOut
+from api.schemas import (
+    CrossSellIn,
+    Id,
+    Limit,
+    Placement,
+    RecommendationsOut,
+    error_responses,
+)
 from recsys.customer_view import load_customer_data
 from recsys.offers import CustomerData, Offer, cross_sell, item_complements, recommend_for_customer
 
@@ -37,7 +44,11 @@ def _render(offer: Offer, metrics: MetricsDep) -> RecommendationsOut:
     )
 
 
-@router.get("/customers/{customer_id}/recommendations", response_model=RecommendationsOut)
+@router.get(
+    "/customers/{customer_id}/recommendations",
+    response_model=RecommendationsOut,
+    responses=error_responses(401, 422, 503),
+)
 def customer_recommendations(
     customer_id: Annotated[Id, Path(description="the retailer's customer id")],
     store: StoreDep,
@@ -57,7 +68,11 @@ def customer_recommendations(
     return _render(offer, metrics)
 
 
-@router.post("/recommendations/cross-sell", response_model=RecommendationsOut)
+@router.post(
+    "/recommendations/cross-sell",
+    response_model=RecommendationsOut,
+    responses=error_responses(401, 413, 422, 503),
+)
 def basket_cross_sell(
     body: CrossSellIn,
     store: StoreDep,
@@ -77,7 +92,11 @@ def basket_cross_sell(
     return _render(offer, metrics)
 
 
-@router.get("/items/{item_id}/complements", response_model=RecommendationsOut)
+@router.get(
+    "/items/{item_id}/complements",
+    response_model=RecommendationsOut,
+    responses=error_responses(401, 404, 422, 503),
+)
 def complements(
     item_id: Annotated[Id, Path()],
     model: ModelDep,

@@ -191,7 +191,7 @@ def test_order_with_unknown_item_changes_nothing(
         json={"order_id": "EV-2", "customer_id": "c", "purchased_at": "2026-01-01T00:00:00",
               "items": [{"item_id": "GHOST", "quantity": 1}]},
     )
-    assert response.status_code == 400 and "GHOST" in response.json()["error"]["message"]
+    assert response.status_code == 422 and "GHOST" in response.json()["error"]["message"]
     bad_types = client.post(
         "/v1/events/orders",
         json={"order_id": "EV-3", "customer_id": "c", "purchased_at": "soon", "items": [{"item_id": "x", "quantity": "many"}]},
