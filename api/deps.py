@@ -12,10 +12,10 @@ from api.catalog_cache import CatalogCache
 from api.errors import Unavailable
 from api.metrics import Metrics
 from api.model_holder import ModelHolder
+from recsys.offers import ServingModel
 from recsys.records import Item
 from recsys.rules.config import RulesConfig
 from recsys.settings import Settings
-from recsys.offers import ServingModel
 
 
 def get_settings(request: Request) -> Settings:

@@ -27,24 +27,34 @@ class Metrics:
         return cls(
             registry=registry,
             requests=Counter(
-                "recsys_http_requests", "HTTP requests", ["route", "method", "status"],
+                "recsys_http_requests",
+                "HTTP requests",
+                ["route", "method", "status"],
                 registry=registry,
             ),
             latency=Histogram(
-                "recsys_http_request_seconds", "HTTP request latency", ["route"],
+                "recsys_http_request_seconds",
+                "HTTP request latency",
+                ["route"],
                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
                 registry=registry,
             ),
             fallbacks=Counter(
-                "recsys_fallbacks", "responses served from the popularity fallback", ["placement"],
+                "recsys_fallbacks",
+                "responses served from the popularity fallback",
+                ["placement"],
                 registry=registry,
             ),
             filtered=Counter(
-                "recsys_items_filtered", "candidate items removed, by rule", ["rule"],
+                "recsys_items_filtered",
+                "candidate items removed, by rule",
+                ["rule"],
                 registry=registry,
             ),
             model_info=Gauge(
-                "recsys_model_info", "the model version being served", ["version"],
+                "recsys_model_info",
+                "the model version being served",
+                ["version"],
                 registry=registry,
             ),
         )

@@ -38,7 +38,8 @@ class RecommendationsOut(BaseModel):
     items: list[ItemOut]
     warnings: list[str] = Field(default_factory=list)
     suppressed: str | None = Field(
-        default=None, description="why a marketing placement returned no items (opted_out, cap_reached)"
+        default=None,
+        description="why a marketing placement returned no items (opted_out, cap_reached)",
     )
 
 
@@ -97,8 +98,12 @@ class ErrorOut(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI entries for the error statuses a route can answer."""
     text = {
-        400: "invalid content", 401: "missing or invalid API key", 404: "not found",
-        409: "conflicts with a recorded order", 413: "request body too large",
-        422: "invalid request", 503: "no model loaded yet",
+        400: "invalid content",
+        401: "missing or invalid API key",
+        404: "not found",
+        409: "conflicts with a recorded order",
+        413: "request body too large",
+        422: "invalid request",
+        503: "no model loaded yet",
     }
     return {s: {"model": ErrorOut, "description": text[s]} for s in statuses}

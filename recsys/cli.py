@@ -72,13 +72,13 @@ def ingest(
         raise _fail(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
     settings = _settings()
     try:
-        column_map = parse_map(map_ or [], kind)  # type: ignore[arg-type]
+        column_map = parse_map(map_ or [], kind)
         engine = _engine(settings)
         with _progress() as progress:
             task = progress.add_task(f"ingest {kind}", total=None)
             summary = ingest_file(
                 engine,
-                kind,  # type: ignore[arg-type]
+                kind,
                 path,
                 column_map,
                 rejects_dir=settings.rejects_dir,
@@ -194,7 +194,9 @@ def _rules(settings: Settings) -> Any:
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Option(help="als, bpr, item-knn, popular, repurchase or hybrid")] = "als",
+    model: Annotated[
+        str, typer.Option(help="als, bpr, item-knn, popular, repurchase or hybrid")
+    ] = "als",
     factors: Annotated[int | None, typer.Option(min=1)] = None,
     iterations: Annotated[int | None, typer.Option(min=1)] = None,
     regularization: Annotated[float | None, typer.Option(min=0.0)] = None,
@@ -262,7 +264,9 @@ def train(
         out.print(f"  pruned: {', '.join(result.pruned)}")
 
 
-models_app = typer.Typer(help="List model versions or switch the current one.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List model versions or switch the current one.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 
 
@@ -276,7 +280,10 @@ def models_list() -> None:
     if not versions:
         out.print(f"no models in {settings.models_dir}; run `recsys train`")
         return
-    rows = [["*" if v.is_current else "", v.version, v.model, v.created_at.isoformat()] for v in versions]
+    rows = [
+        ["*" if v.is_current else "", v.version, v.model, v.created_at.isoformat()]
+        for v in versions
+    ]
     out.print(_table("models", ["current", "version", "model", "created"], rows))
 
 
@@ -364,8 +371,11 @@ def rules_learned(
         for category, b in sorted(table.items())
     ]
     out.print(
-        _table(f"learned categories ({version})",
-               ["category", "class", "repeat rate", "median interval (days)", "buyers"], rows)
+        _table(
+            f"learned categories ({version})",
+            ["category", "class", "repeat rate", "median interval (days)", "buyers"],
+            rows,
+        )
     )
 
 

@@ -87,9 +87,14 @@ class OfferItem:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "item_id": self.item_id, "name": self.name, "category": self.category,
-            "price": self.price, "url": self.url, "image_url": self.image_url,
-            "score": round(self.score, 6), "reason": self.reason,
+            "item_id": self.item_id,
+            "name": self.name,
+            "category": self.category,
+            "price": self.price,
+            "url": self.url,
+            "image_url": self.image_url,
+            "score": round(self.score, 6),
+            "reason": self.reason,
         }
 
 
@@ -113,8 +118,14 @@ def _offer_items(served: Sequence[Candidate], catalog: Mapping[str, Item]) -> tu
         item = catalog[c.item_id]
         out.append(
             OfferItem(
-                c.item_id, item.name, item.category, item.price, item.url, item.image_url,
-                float(c.score), c.reason or "picked for you",
+                c.item_id,
+                item.name,
+                item.category,
+                item.price,
+                item.url,
+                item.image_url,
+                float(c.score),
+                c.reason or "picked for you",
             )
         )
     return tuple(out)
@@ -215,14 +226,27 @@ def cross_sell(
 ) -> Offer:
     """Complements of a basket; unknown basket items are ignored and reported in `warnings`."""
     known = [i for i in dict.fromkeys(items) if i in catalog]
-    warnings = tuple(f"unknown item {i!r} ignored" for i in dict.fromkeys(items) if i not in catalog)
+    warnings = tuple(
+        f"unknown item {i!r} ignored" for i in dict.fromkeys(items) if i not in catalog
+    )
     offer = recommend_for_customer(
-        model, rules, catalog, data, placement="order_confirmation", limit=limit, now=now,
+        model,
+        rules,
+        catalog,
+        data,
+        placement="order_confirmation",
+        limit=limit,
+        now=now,
         basket=known,
     )
     return Offer(
-        offer.customer_id, offer.model_version, offer.placement, offer.fallback, offer.items,
-        offer.removed, warnings,
+        offer.customer_id,
+        offer.model_version,
+        offer.placement,
+        offer.fallback,
+        offer.items,
+        offer.removed,
+        warnings,
     )
 
 
@@ -242,6 +266,13 @@ def item_complements(
     except (KeyError, ValueError):
         similar = []
     return recommend_for_customer(
-        model, rules, catalog, CustomerData(None), placement="order_confirmation",
-        limit=limit, now=now, basket=[item_id], scored=similar,
+        model,
+        rules,
+        catalog,
+        CustomerData(None),
+        placement="order_confirmation",
+        limit=limit,
+        now=now,
+        basket=[item_id],
+        scored=similar,
     )

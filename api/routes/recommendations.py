@@ -86,9 +86,7 @@ def basket_cross_sell(
     if body.customer_id is not None:
         with store.connect() as conn:
             data = load_customer_data(conn, body.customer_id)
-    offer = cross_sell(
-        model, rules, catalog, data, items=body.items, limit=body.limit, now=_now()
-    )
+    offer = cross_sell(model, rules, catalog, data, items=body.items, limit=body.limit, now=_now())
     return _render(offer, metrics)
 
 

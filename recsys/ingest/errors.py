@@ -2,4 +2,7 @@
 
 
 class IngestError(Exception):
-    """The file cannot be loaded at all (unreadable, unparseable, missing columns); nothing loaded."""
+    """The file cannot be loaded at all (unreadable, unparseable, missing columns).
+
+    Nothing of the file is loaded when this is raised.
+    """

@@ -14,7 +14,6 @@ import polars as pl
 import structlog
 from sqlalchemy import Connection, Engine, func, select
 
-from recsys.ingest.errors import IngestError
 from recsys.ingest.mapping import ColumnMap, apply_columns, resolve_columns
 from recsys.ingest.readers import iter_batches, read_header
 from recsys.ingest.schema import Kind
@@ -54,7 +53,10 @@ class IngestSummary:
 
 
 def _reason_kind(reason: str) -> str:
-    """Group reasons for the summary: drop the quoted value (`item_id 'X' is ...` -> `item_id is ...`)."""
+    """Group reasons for the summary by dropping quoted values.
+
+    `item_id 'X' is not in the catalog` -> `item_id is not in the catalog`.
+    """
     parts = reason.split("'")
     return "".join(parts[0::2]).replace("  ", " ").strip(" :")
 
@@ -146,8 +148,13 @@ class _TransactionsWriter:
                 wrong.select(
                     pl.col(LINE),
                     (
-                        pl.lit("order '") + pl.col("order_id") + pl.lit("' belongs to customer '")
-                        + pl.col("owner") + pl.lit("', not '") + pl.col("customer_id") + pl.lit("'")
+                        pl.lit("order '")
+                        + pl.col("order_id")
+                        + pl.lit("' belongs to customer '")
+                        + pl.col("owner")
+                        + pl.lit("', not '")
+                        + pl.col("customer_id")
+                        + pl.lit("'")
                     ).alias(REASON),
                 )
             )
@@ -162,7 +169,9 @@ class _TransactionsWriter:
                 | (pl.col("stored_at").is_not_null() & (pl.col("stored_at") != pl.col("first_at")))
             ).height
             if conflicting:
-                summary.warnings["orders with lines at different times (earliest kept)"] += conflicting
+                summary.warnings["orders with lines at different times (earliest kept)"] += (
+                    conflicting
+                )
         summary.accepted += lines.height
         merged = _merge_keys(lines.drop("owner", "stored_at")) if lines.height else lines
         summary.merged += lines.height - merged.height
@@ -179,7 +188,10 @@ class _TransactionsWriter:
             self.writer.upsert(
                 bulk.ORDER_LINES,
                 merged.select(
-                    "order_id", "item_id", "quantity", "unit_price",
+                    "order_id",
+                    "item_id",
+                    "quantity",
+                    "unit_price",
                     pl.lit(self.load_id).alias("load_id"),
                 ),
             )
@@ -224,7 +236,9 @@ def ingest_file(
         with engine.begin() as conn:
             before = _count(conn, table)
             writer = bulk.BulkWriter(conn)
-            tx_writer = _TransactionsWriter(conn, writer, load_id) if kind == "transactions" else None
+            tx_writer = (
+                _TransactionsWriter(conn, writer, load_id) if kind == "transactions" else None
+            )
             for batch in iter_batches(path, chunk_rows):
                 raw = with_lines(apply_columns(batch.frame, resolved), batch.first_line)
                 summary.read += raw.height
@@ -244,8 +258,12 @@ def ingest_file(
         rejects_file.close(keep=ok and summary.rejected > 0)
     summary.updated = summary.accepted - summary.merged - summary.inserted
     log.debug(
-        "ingest_finished", kind=kind, path=str(path), accepted=summary.accepted,
-        inserted=summary.inserted, rejected=summary.rejected,
+        "ingest_finished",
+        kind=kind,
+        path=str(path),
+        accepted=summary.accepted,
+        inserted=summary.inserted,
+        rejected=summary.rejected,
     )
     summary.rejects_path = rejects_file.path if summary.rejected else None
     return summary

@@ -49,7 +49,9 @@ def parse_map(pairs: Sequence[str], kind: Kind) -> ColumnMap:
     return ColumnMap(targets)
 
 
-def resolve_columns(header: Sequence[str], column_map: ColumnMap, kind: Kind) -> dict[str, tuple[str, ...]]:
+def resolve_columns(
+    header: Sequence[str], column_map: ColumnMap, kind: Kind
+) -> dict[str, tuple[str, ...]]:
     """Canonical column -> source columns for this file; raises when required ones are absent.
 
     A header column already named canonically is used as is unless the map
@@ -80,14 +82,14 @@ def apply_columns(batch: pl.DataFrame, resolved: dict[str, tuple[str, ...]]) -> 
     """Select and rename to canonical columns (all strings, stripped, empty -> null)."""
     exprs: list[pl.Expr] = []
     for target, sources in resolved.items():
-        cleaned = [
-            pl.col(s).cast(pl.Utf8).str.strip_chars().replace("", None) for s in sources
-        ]
+        cleaned = [pl.col(s).cast(pl.Utf8).str.strip_chars().replace("", None) for s in sources]
         if len(sources) == 1:
             exprs.append(cleaned[0].alias(target))
         else:
             levels = [c.str.replace_all("/", "-", literal=True) for c in cleaned]
             exprs.append(
-                pl.concat_str(levels, separator="/", ignore_nulls=True).replace("", None).alias(target)
+                pl.concat_str(levels, separator="/", ignore_nulls=True)
+                .replace("", None)
+                .alias(target)
             )
     return batch.select(exprs)

@@ -43,7 +43,7 @@ def read_header(path: Path) -> list[str]:
             raise IngestError(f"{path}: not a readable Parquet file ({exc})") from exc
     try:
         with pa.input_stream(str(path), compression="detect") as raw:
-            first = io.TextIOWrapper(raw, encoding="utf-8", newline="").readline()  # type: ignore[arg-type]
+            first = io.TextIOWrapper(raw, encoding="utf-8", newline="").readline()
     except Exception as exc:
         raise IngestError(f"{path}: cannot read the header line ({exc})") from exc
     header = next(csv.reader([first]), [])
@@ -94,9 +94,7 @@ def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[Batch]:
         for record_batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
             frame = pl.from_arrow(pa.Table.from_batches([record_batch]))
             assert isinstance(frame, pl.DataFrame)
-            frame = frame.select(
-                pl.col(name).cast(pl.Utf8) for name in frame.columns
-            )
+            frame = frame.select(pl.col(name).cast(pl.Utf8) for name in frame.columns)
             yield Batch(frame, row)
             row += record_batch.num_rows
     except (pa.ArrowInvalid, OSError) as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -98,7 +99,8 @@ class _Checks:
             return
         parsed = parse_number(column)
         self.add(
-            pl.col(column).is_not_null() & (parsed.is_null() | parsed.is_nan() | parsed.is_infinite()),
+            pl.col(column).is_not_null()
+            & (parsed.is_null() | parsed.is_nan() | parsed.is_infinite()),
             pl.lit(f"{column} is not a number: ") + _quoted(column),
         )
         if non_negative:
@@ -107,10 +109,12 @@ class _Checks:
     def reason(self) -> pl.Expr:
         if not self._items:
             return pl.lit(None, dtype=pl.Utf8)
-        chain = pl.when(self._items[0][0]).then(self._items[0][1])
-        for failed, reason in self._items[1:]:
+        (first_failed, first_reason), *rest = self._items
+        chain: Any = pl.when(first_failed).then(first_reason)
+        for failed, reason in rest:
             chain = chain.when(failed).then(reason)
-        return chain.otherwise(None)
+        result: pl.Expr = chain.otherwise(None)
+        return result
 
 
 def _split(frame: pl.DataFrame, checks: _Checks) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -125,7 +129,10 @@ def with_lines(frame: pl.DataFrame, first_line: int) -> pl.DataFrame:
 
 
 def check_transactions(frame: pl.DataFrame, known_items: pl.Series) -> Checked:
-    """Typed order lines: order_id, customer_id, item_id, quantity, unit_price, purchased_at, _line."""
+    """Typed order lines.
+
+    Columns: order_id, customer_id, item_id, quantity, unit_price, purchased_at, _line.
+    """
     present = frame.columns
     checks = _Checks()
     checks.required(("order_id", "customer_id", "item_id", "purchased_at"), present)
@@ -146,7 +153,7 @@ def check_transactions(frame: pl.DataFrame, known_items: pl.Series) -> Checked:
     quantity = parse_number("quantity").fill_null(1.0) if "quantity" in present else pl.lit(1.0)
     unit_price = parse_number("unit_price") if "unit_price" in present else pl.lit(None, pl.Float64)
     if "line_total" in present:
-        # Exports that give the line's total: unit price = total / quantity (both signed for returns).
+        # Exports giving the line's total: unit price = total / quantity (signed for returns).
         unit_price = pl.coalesce(unit_price, (parse_number("line_total") / quantity).abs())
     typed = valid.select(
         pl.col("order_id"),
@@ -160,7 +167,17 @@ def check_transactions(frame: pl.DataFrame, known_items: pl.Series) -> Checked:
     return Checked(typed, rejects)
 
 
-CATALOG_OUTPUT = ("item_id", "name", "category", "price", "in_stock", "url", "image_url", "brand", "cost")
+CATALOG_OUTPUT = (
+    "item_id",
+    "name",
+    "category",
+    "price",
+    "in_stock",
+    "url",
+    "image_url",
+    "brand",
+    "cost",
+)
 
 
 def check_catalog(frame: pl.DataFrame) -> Checked:

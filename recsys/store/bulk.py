@@ -102,7 +102,9 @@ class BulkWriter:
         finally:
             cursor.close()
 
-    def _upsert_postgres(self, spec: UpsertSpec, frame: pl.DataFrame, columns: Sequence[str]) -> None:
+    def _upsert_postgres(
+        self, spec: UpsertSpec, frame: pl.DataFrame, columns: Sequence[str]
+    ) -> None:
         stage = f"_stage_{spec.table}"
         driver = self._conn.connection.driver_connection
         assert driver is not None

@@ -60,6 +60,8 @@ def ensure_ready(engine: Engine) -> None:
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
     except Exception as exc:  # the driver's errors vary; the message is what matters
-        raise StoreError(f"cannot reach the store at {engine.url.render_as_string()}: {exc}") from exc
+        raise StoreError(
+            f"cannot reach the store at {engine.url.render_as_string()}: {exc}"
+        ) from exc
     if "order_lines" not in tables:
         raise StoreError("the store has no schema yet; run `recsys ingest` or `recsys migrate`")

@@ -24,8 +24,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from api.app import create_app  # noqa: E402
-from api.model_holder import ModelHolder  # noqa: E402
+from api.app import create_app
+from api.model_holder import ModelHolder
 
 TRAINED_AT = datetime(2026, 11, 20, 12, 0)
 
@@ -52,7 +52,12 @@ def train(engine: Engine, models_dir: Path, model: str = "als", at: datetime = T
         catalog = catalog_frame(conn)
     extras = learn_rule_extras(purchases, catalog, load_rules(None))
     result = train_model(
-        purchases, catalog, model=model, now=at, models_dir=models_dir, extras=extras,
+        purchases,
+        catalog,
+        model=model,
+        now=at,
+        models_dir=models_dir,
+        extras=extras,
         params={"iterations": 5} if model == "als" else None,
     )
     return result.version

@@ -28,7 +28,9 @@ def _items_in(engine: Engine, category: str, in_stock: bool = True) -> list[str]
 
 def _category(engine: Engine, item_id: str) -> str:
     with engine.connect() as conn:
-        return str(conn.execute(select(items.c.category).where(items.c.item_id == item_id)).scalar())
+        return str(
+            conn.execute(select(items.c.category).where(items.c.item_id == item_id)).scalar()
+        )
 
 
 def _a_customer(engine: Engine) -> str:
@@ -116,8 +118,15 @@ def test_loyalty_fields(client: TestClient, served: tuple[Engine, Settings]) -> 
     engine, _ = served
     body = client.get(f"/v1/customers/{_a_customer(engine)}/loyalty").json()
     for field in (
-        "tier", "spend", "orders", "window_days", "next_tier", "spend_to_next_tier",
-        "member_since", "next_anniversary", "benefits",
+        "tier",
+        "spend",
+        "orders",
+        "window_days",
+        "next_tier",
+        "spend_to_next_tier",
+        "member_since",
+        "next_anniversary",
+        "benefits",
     ):
         assert field in body
     assert body["window_days"] == 365
@@ -144,7 +153,9 @@ def test_cross_sell_rejects_malformed_bodies(client: TestClient) -> None:
         response = client.post("/v1/recommendations/cross-sell", json=body)
         assert response.status_code == 422, body
     broken = client.post(
-        "/v1/recommendations/cross-sell", content=b"{not json", headers={"content-type": "application/json"}
+        "/v1/recommendations/cross-sell",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
     )
     assert broken.status_code == 422
 
@@ -166,13 +177,16 @@ def test_order_event_is_recorded_once_and_reflected_at_once(
     assert first.status_code == 200 and first.json()["recorded"] is True
     again = client.post("/v1/events/orders", json=order)
     assert again.status_code == 200 and again.json()["recorded"] is False
-    changed = client.post("/v1/events/orders", json={**order, "items": [{"item_id": tv, "quantity": 2}]})
+    changed = client.post(
+        "/v1/events/orders", json={**order, "items": [{"item_id": tv, "quantity": 2}]}
+    )
     assert changed.status_code == 409
 
     loyalty = client.get("/v1/customers/new-customer-1/loyalty").json()
     assert loyalty["spend"] == pytest.approx(1500.0) and loyalty["orders"] == 1
     recs = client.get(
-        "/v1/customers/new-customer-1/recommendations", params={"limit": 8, "placement": "order_confirmation"}
+        "/v1/customers/new-customer-1/recommendations",
+        params={"limit": 8, "placement": "order_confirmation"},
     ).json()
     assert recs["fallback"] is False
     served_categories = {i["category"] for i in recs["items"]}
@@ -188,13 +202,22 @@ def test_order_with_unknown_item_changes_nothing(
         before = conn.execute(select(func.count()).select_from(order_lines)).scalar()
     response = client.post(
         "/v1/events/orders",
-        json={"order_id": "EV-2", "customer_id": "c", "purchased_at": "2026-01-01T00:00:00",
-              "items": [{"item_id": "GHOST", "quantity": 1}]},
+        json={
+            "order_id": "EV-2",
+            "customer_id": "c",
+            "purchased_at": "2026-01-01T00:00:00",
+            "items": [{"item_id": "GHOST", "quantity": 1}],
+        },
     )
     assert response.status_code == 422 and "GHOST" in response.json()["error"]["message"]
     bad_types = client.post(
         "/v1/events/orders",
-        json={"order_id": "EV-3", "customer_id": "c", "purchased_at": "soon", "items": [{"item_id": "x", "quantity": "many"}]},
+        json={
+            "order_id": "EV-3",
+            "customer_id": "c",
+            "purchased_at": "soon",
+            "items": [{"item_id": "x", "quantity": "many"}],
+        },
     )
     assert bad_types.status_code == 422
     with engine.connect() as conn:

@@ -48,9 +48,7 @@ def test_catalog_normalises_categories_and_booleans(engine: Engine, catalog: Pat
 def test_catalog_repeated_item_last_row_wins_and_counts_as_updated(
     engine: Engine, tmp_path: Path
 ) -> None:
-    path = write_csv(
-        tmp_path / "c.csv", ["item_id", "price"], [["A", "1"], ["B", "2"], ["A", "3"]]
-    )
+    path = write_csv(tmp_path / "c.csv", ["item_id", "price"], [["A", "1"], ["B", "2"], ["A", "3"]])
     summary = load(engine, tmp_path, "catalog", path)
     assert (summary.accepted, summary.inserted, summary.updated) == (3, 2, 1)
     with engine.connect() as conn:
@@ -169,9 +167,7 @@ def test_repeated_keys_are_one_line_across_chunks(
     summary = load(engine, tmp_path, "transactions", path, chunk_rows=2)
     assert summary.rejected == 0
     with engine.connect() as conn:
-        line = conn.execute(
-            select(order_lines).where(order_lines.c.item_id == "CAP")
-        ).one()
+        line = conn.execute(select(order_lines).where(order_lines.c.item_id == "CAP")).one()
     assert line.quantity == 4
     assert line.unit_price == pytest.approx((2 * 10 + 13 + 14) / 4)
 
@@ -210,7 +206,10 @@ def test_timestamps_are_stored_as_utc(engine: Engine, catalog: Path, tmp_path: P
 def test_negative_quantity_is_a_return_and_line_total_gives_unit_price(
     engine: Engine, catalog: Path, tmp_path: Path
 ) -> None:
-    rows = [["R1", "C1", "TV1", "-1", "-499", "2026-01-02"], ["O1", "C1", "CAP", "4", "50", "2026-01-01"]]
+    rows = [
+        ["R1", "C1", "TV1", "-1", "-499", "2026-01-02"],
+        ["O1", "C1", "CAP", "4", "50", "2026-01-01"],
+    ]
     path = write_csv(
         tmp_path / "t.csv",
         ["order_id", "customer_id", "item_id", "quantity", "line_total", "purchased_at"],
@@ -246,8 +245,12 @@ def test_mapped_columns_and_hierarchical_category(engine: Engine, tmp_path: Path
         [["1", "GROCERY", "COUPON/MISC ITEMS", "BREAD:ITALIAN/FRENCH"], ["2", "DRUG GM", "", "X"]],
     )
     load(
-        engine, tmp_path, "catalog", path,
-        "product_id=item_id", "department+product_category+product_type=category",
+        engine,
+        tmp_path,
+        "catalog",
+        path,
+        "product_id=item_id",
+        "department+product_category+product_type=category",
     )
     with engine.connect() as conn:
         got = dict(conn.execute(select(items.c.item_id, items.c.category)).all())
@@ -266,13 +269,21 @@ def test_parquet_input(engine: Engine, catalog: Path, tmp_path: Path) -> None:
         }
     ).write_parquet(path)
     summary = load(
-        engine, tmp_path, "transactions", path,
-        "InvoiceNo=order_id", "Customer=customer_id", "Stock=item_id", "Qty=quantity",
+        engine,
+        tmp_path,
+        "transactions",
+        path,
+        "InvoiceNo=order_id",
+        "Customer=customer_id",
+        "Stock=item_id",
+        "Qty=quantity",
         "When=purchased_at",
     )
     assert (summary.accepted, summary.rejected) == (2, 0)
     with engine.connect() as conn:
-        assert conn.execute(select(orders.c.purchased_at).where(orders.c.order_id == "O2")).scalar() == datetime(2026, 1, 2, 9)
+        assert conn.execute(
+            select(orders.c.purchased_at).where(orders.c.order_id == "O2")
+        ).scalar() == datetime(2026, 1, 2, 9)
 
 
 def test_customers_file(engine: Engine, tmp_path: Path) -> None:

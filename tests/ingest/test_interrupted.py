@@ -45,8 +45,14 @@ def test_killed_load_leaves_no_trace_and_rerun_completes(
     ingest_file(engine, "catalog", catalog, ColumnMap(), rejects_dir=tmp_path / "r")
     items = ["TV1", "MNT1", "HDMI", "CAP"]
     rows = [
-        [f"O{i // 2}", f"C{i % 97}" if i % 2 == 0 else f"C{(i - 1) % 97}", items[i % 4], "1", "2.5",
-         f"2026-01-{1 + i % 28:02d}T10:00:00"]
+        [
+            f"O{i // 2}",
+            f"C{i % 97}" if i % 2 == 0 else f"C{(i - 1) % 97}",
+            items[i % 4],
+            "1",
+            "2.5",
+            f"2026-01-{1 + i % 28:02d}T10:00:00",
+        ]
         for i in range(N_LINES)
     ]
     path = write_csv(

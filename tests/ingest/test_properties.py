@@ -1,4 +1,4 @@
-"""Property test: whatever mix of good and malformed rows a file holds, exactly the good ones load."""
+"""Property: whatever mix of good and malformed rows a file holds, exactly the good ones load."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def rows(draw: st.DrawFn) -> tuple[list[str], bool]:
     return values, good
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(rows(), min_size=1, max_size=25))
 def test_exactly_the_valid_rows_load(tmp_path: Path, drawn: list[tuple[list[str], bool]]) -> None:
     store = tmp_path / f"p{abs(hash(str(drawn)))}.db"
@@ -52,7 +54,9 @@ def test_exactly_the_valid_rows_load(tmp_path: Path, drawn: list[tuple[list[str]
     # One order per row keeps rows independent (no shared-key merging in this property).
     lines = [[f"O{i}", *values] for i, (values, _) in enumerate(drawn)]
     path = write_csv(tmp_path / "t.csv", ["order_id", *GOOD], lines)
-    summary = ingest_file(engine, "transactions", path, ColumnMap(), rejects_dir=tmp_path, chunk_rows=7)
+    summary = ingest_file(
+        engine, "transactions", path, ColumnMap(), rejects_dir=tmp_path, chunk_rows=7
+    )
     expected = {f"O{i}" for i, (_, good) in enumerate(drawn) if good}
     with engine.connect() as conn:
         loaded = set(conn.execute(select(order_lines.c.order_id)).scalars())

@@ -33,9 +33,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String),
         sa.Column("joined_at", sa.Date),
         sa.Column("birthday", sa.Date),
-        sa.Column(
-            "marketing_opt_in", sa.Boolean, nullable=False, server_default=sa.text("true")
-        ),
+        sa.Column("marketing_opt_in", sa.Boolean, nullable=False, server_default=sa.text("true")),
     )
     op.create_table(
         "orders",
