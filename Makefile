@@ -26,7 +26,7 @@ $(RECSYS_HOME)/.demo-ready: $(STAMP)
 	$(BIN)/recsys ingest customers $(DEMO)/customers.csv
 	$(BIN)/recsys ingest transactions $(DEMO)/transactions.csv.gz
 	$(BIN)/recsys train --model popular
-	$(BIN)/recsys train --model als
+	$(BIN)/recsys train
 	touch $@
 
 demo: $(RECSYS_HOME)/.demo-ready

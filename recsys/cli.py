@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +16,8 @@ from recsys.settings import Settings
 
 app = typer.Typer(help="Loyalty and personalized-offer recommender.", no_args_is_help=True)
 console = Console(stderr=True)
-out = Console()
+# Tables stay readable when stdout is a file or a pipe (no terminal width to follow).
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _settings() -> Settings:
@@ -262,6 +264,75 @@ def train(
     )
     if result.pruned:
         out.print(f"  pruned: {', '.join(result.pruned)}")
+
+
+@app.command()
+def evaluate(
+    holdout_days: Annotated[int, typer.Option(min=1, help="days at the end held out")] = 30,
+    k: Annotated[int, typer.Option(min=1)] = 10,
+    models: Annotated[
+        str, typer.Option(help="comma-separated models to compare")
+    ] = "popular,repurchase,item-knn,bpr,als,hybrid",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="report directory")] = None,
+    threads: Annotated[int, typer.Option(help="implicit's threads (0 = all cores)")] = 0,
+) -> None:
+    """Time-based holdout: compare the models and baselines; write report.json and report.html."""
+    from recsys.store.catalog import catalog_frame
+    from recsys.store.purchases import purchase_frame
+    from training.errors import TrainingPipelineError
+    from training.evaluate import evaluate as run_evaluation
+
+    settings = _settings()
+    engine = _engine(settings)
+    target = out_dir or settings.home / "reports" / _now().strftime("%Y-%m-%dT%H-%M-%S")
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    with _progress(transient=True) as progress:
+        task = progress.add_task("reading purchases", total=None)
+        with engine.connect() as conn:
+            purchases = purchase_frame(conn)
+            catalog = catalog_frame(conn)
+        if purchases.is_empty():
+            raise _fail("the store has no purchases; run `recsys ingest transactions` first")
+
+        def report(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=total)
+
+        try:
+            result = run_evaluation(
+                purchases,
+                catalog,
+                holdout_days=holdout_days,
+                k=k,
+                models=names,
+                out_dir=target,
+                progress=report,
+                num_threads=threads,
+            )
+        except (TrainingPipelineError, ValueError) as exc:
+            raise _fail(str(exc)) from exc
+    rows = []
+    for r in result.results:
+        rows.append(
+            [r.model, r.target, r.users]
+            + [
+                f"{r.metrics.get(f'{m}@{k}', float('nan')):.4f}"
+                for m in ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
+            ]
+            + [f"{r.train_seconds:.1f}"]
+        )
+    columns = (
+        ["model", "target", "customers"]
+        + [f"{m}@{k}" for m in ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")]
+        + ["train s"]
+    )
+    out.print(
+        _table(
+            f"holdout {result.cut:%Y-%m-%d} .. {result.end:%Y-%m-%d} ({holdout_days} days)",
+            columns,
+            rows,
+        )
+    )
+    out.print(f"report: {target / 'report.json'} and {target / 'report.html'}")
 
 
 models_app = typer.Typer(

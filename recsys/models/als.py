@@ -1,0 +1,120 @@
+"""Implicit-feedback ALS (Hu, Koren & Volinsky 2008) via implicit's CPU solver."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+
+from recsys.models.base import Recommender, TrainedData, require_array
+
+__all__ = ["ALSParams", "ALSRecommender", "build_als", "restore_als"]
+
+
+@dataclass(frozen=True, slots=True)
+class ALSParams:
+    """factors: latent dimensions; regularization: L2 weight; alpha: confidence
+    scale (C = 1 + alpha * value); iterations: ALS sweeps; random_state: seed."""
+
+    factors: int = 64
+    regularization: float = 0.1
+    alpha: float = 2.0
+    iterations: int = 15
+    random_state: int = 42
+
+    def __post_init__(self) -> None:
+        if self.factors < 1 or self.iterations < 1:
+            raise ValueError("factors and iterations must be >= 1")
+        if self.regularization < 0 or self.alpha <= 0:
+            raise ValueError("regularization must be >= 0 and alpha > 0")
+
+
+def build_als(params: ALSParams, num_threads: int) -> AlternatingLeastSquares:
+    """An unfitted CPU ALS model (call inside `single_threaded_blas`)."""
+    return AlternatingLeastSquares(
+        factors=params.factors,
+        regularization=params.regularization,
+        alpha=params.alpha,
+        iterations=params.iterations,
+        random_state=params.random_state,
+        num_threads=num_threads,
+    )
+
+
+def restore_als(
+    params: ALSParams, num_threads: int, data: TrainedData, arrays: Mapping[str, np.ndarray]
+) -> AlternatingLeastSquares:
+    model = build_als(params, num_threads)
+    model.user_factors = require_array(
+        arrays, "als.user_factors", (len(data.user_ids), params.factors)
+    )
+    model.item_factors = require_array(
+        arrays, "als.item_factors", (len(data.item_ids), params.factors)
+    )
+    return model
+
+
+def als_arrays(model: AlternatingLeastSquares) -> dict[str, np.ndarray]:
+    return {
+        "als.user_factors": np.asarray(model.user_factors, dtype=np.float32),
+        "als.item_factors": np.asarray(model.item_factors, dtype=np.float32),
+    }
+
+
+class ALSRecommender(Recommender[ALSParams]):
+    """Matrix factorisation; unknown customers are folded in with `recalculate_user`."""
+
+    name = "als"
+    params_type = ALSParams
+
+    def __init__(self, params: ALSParams | None = None, *, num_threads: int = 0) -> None:
+        super().__init__(params or ALSParams(), num_threads=num_threads)
+        self._model: AlternatingLeastSquares | None = None
+
+    @property
+    def model(self) -> AlternatingLeastSquares:
+        if self._model is None:
+            raise RuntimeError("als model is not fitted")
+        return self._model
+
+    def _fit(self, data: TrainedData, *, show_progress: bool) -> None:
+        model = build_als(self._params, self._num_threads)
+        model.fit(data.user_items, show_progress=show_progress)
+        self._model = model
+
+    def _restore(self, data: TrainedData, arrays: Mapping[str, np.ndarray]) -> None:
+        self._model = restore_als(self._params, self._num_threads, data, arrays)
+
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        return als_arrays(self.model)
+
+    def _score_users(
+        self, user_idx: np.ndarray, n: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n = min(n, len(self.data.item_ids))
+        ids, scores = self.model.recommend(
+            user_idx,
+            self.data.user_items[user_idx],
+            N=n,
+            filter_already_liked_items=exclude_seen,
+        )
+        return np.atleast_2d(ids), np.atleast_2d(scores)
+
+    def _score_row(
+        self, row: sp.csr_matrix, n: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = self.model.recommend(
+            0,
+            row,
+            N=min(n, len(self.data.item_ids)),
+            recalculate_user=True,
+            filter_already_liked_items=exclude_seen,
+        )
+        return np.asarray(ids), np.asarray(scores)
+
+    def _similar(self, item_idx: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = self.model.similar_items(item_idx, N=min(n, len(self.data.item_ids)))
+        return np.asarray(ids), np.asarray(scores)

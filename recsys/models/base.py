@@ -1,0 +1,417 @@
+"""The contract every recommender honours, speaking external ids only.
+
+Models are trained on an `InteractionMatrix` and answer with `ScoredItem`s; the
+matrix indices they use internally never leave `recsys.models`. The shared
+machinery here (id mapping, popularity fallback, padding, persistence of the
+fitted state as plain numpy arrays) lets each model implement only its scoring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from recsys.ids import IdMap
+from recsys.matrix import InteractionMatrix, history_row
+from recsys.records import ScoredItem
+
+__all__ = [
+    "JSONValue",
+    "ModelStateError",
+    "Recommender",
+    "TrainedData",
+    "cooccurrence_similar",
+    "csr_arrays",
+    "csr_from_arrays",
+    "params_from_mapping",
+    "require_array",
+    "single_threaded_blas",
+    "top_n",
+]
+
+JSONValue: TypeAlias = (
+    str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
+)
+
+P = TypeVar("P")
+
+
+class ModelStateError(ValueError):
+    """Saved arrays or params do not fit the model (wrong keys, shapes or values)."""
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Pin BLAS to one thread.
+
+    implicit parallelises with its own OpenMP threads; a multi-threaded BLAS on
+    top oversubscribes the CPU (10x slower ALS) and makes implicit warn. Limiting
+    before constructing a model also stops that warning from ever being printed.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedData:
+    """What every fitted model keeps besides its own parameters.
+
+    user_items: CSR `(n_users, n_items)` float32 confidences (the training matrix);
+        item-kNN and repurchase score from it, and `exclude_seen` filters with it.
+    order_counts: CSR `(n_users, n_items)` float32, distinct orders per pair.
+    popularity: `(n_items,)` float32, number of customers who bought each item.
+    """
+
+    user_ids: IdMap
+    item_ids: IdMap
+    user_items: sp.csr_matrix
+    order_counts: sp.csr_matrix
+    popularity: np.ndarray
+
+    @classmethod
+    def from_interactions(cls, interactions: InteractionMatrix) -> TrainedData:
+        counts = np.diff(interactions.matrix.tocsc().indptr).astype(np.float32)
+        return cls(
+            interactions.user_ids,
+            interactions.item_ids,
+            interactions.matrix,
+            interactions.order_counts,
+            counts,
+        )
+
+
+def csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A CSR matrix as four named arrays (data keeps float32/float64)."""
+    dtype = np.float64 if matrix.dtype == np.float64 else np.float32
+    return {
+        f"{prefix}.data": np.asarray(matrix.data, dtype=dtype),
+        f"{prefix}.indices": np.asarray(matrix.indices, dtype=np.int32),
+        f"{prefix}.indptr": np.asarray(matrix.indptr, dtype=np.int64),
+        f"{prefix}.shape": np.asarray(matrix.shape, dtype=np.int64),
+    }
+
+
+def csr_from_arrays(
+    prefix: str,
+    arrays: Mapping[str, np.ndarray],
+    shape: tuple[int, int] | None = None,
+    dtype: type[np.floating[Any]] = np.float32,
+) -> sp.csr_matrix:
+    """Rebuild a CSR matrix saved by `_csr_arrays`; raises ModelStateError when inconsistent."""
+    try:
+        data = arrays[f"{prefix}.data"]
+        indices = arrays[f"{prefix}.indices"]
+        indptr = arrays[f"{prefix}.indptr"]
+        saved_shape = tuple(int(x) for x in arrays[f"{prefix}.shape"])
+    except KeyError as exc:
+        raise ModelStateError(f"missing array {exc.args[0]!r}") from exc
+    if len(saved_shape) != 2 or (shape is not None and saved_shape != shape):
+        raise ModelStateError(f"{prefix} has shape {saved_shape}, expected {shape}")
+    try:
+        matrix = sp.csr_matrix((data, indices, indptr), shape=saved_shape, dtype=dtype)
+        matrix.check_format(full_check=True)
+    except (ValueError, TypeError) as exc:
+        raise ModelStateError(f"{prefix} is not a valid CSR matrix: {exc}") from exc
+    return matrix
+
+
+def require_array(
+    arrays: Mapping[str, np.ndarray], key: str, shape: tuple[int | None, ...]
+) -> np.ndarray:
+    """Fetch `arrays[key]` as float32 and check its shape (None = any length)."""
+    if key not in arrays:
+        raise ModelStateError(f"missing array {key!r}")
+    value = np.asarray(arrays[key])
+    if value.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(value.shape, shape, strict=True)
+    ):
+        raise ModelStateError(f"{key} has shape {value.shape}, expected {shape}")
+    if not np.issubdtype(value.dtype, np.number) or not np.all(np.isfinite(value)):
+        raise ModelStateError(f"{key} must be finite numbers")
+    return np.ascontiguousarray(value, dtype=np.float32)
+
+
+def params_from_mapping(cls: type[P], values: Mapping[str, Any]) -> P:
+    """Build a params dataclass, refusing unknown keys instead of swallowing them."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; expected some of {sorted(names)}")
+    return cls(**values)
+
+
+class Recommender(ABC, Generic[P]):
+    """Base class of all models: fit on an `InteractionMatrix`, answer in external ids.
+
+    Subclasses set `name` and `params_type` and implement the `_score_*` hooks,
+    which work in matrix indices and return `(ids, scores)` arrays, best first;
+    ids < 0 mark missing slots.
+
+    Already-bought items are *not* filtered by default: consumables come back and
+    the rules layer decides what may be offered. `exclude_seen=True` is for
+    callers (evaluation of new items) that want only unseen items.
+    """
+
+    name: ClassVar[str]
+    params_type: ClassVar[type[Any]]
+
+    def __init__(self, params: P, *, num_threads: int = 0) -> None:
+        """`num_threads`: implicit's OpenMP threads for fit and batch scoring (0 = all cores)."""
+        self._params = params
+        self._num_threads = num_threads
+        self._data: TrainedData | None = None
+
+    # ---- construction and persistence -------------------------------------------------
+
+    @classmethod
+    def from_params(cls, values: Mapping[str, Any], *, num_threads: int = 0) -> Recommender[P]:
+        """Build an unfitted model from a plain mapping; unknown keys raise ValueError."""
+        return cls(params_from_mapping(cls.params_type, values), num_threads=num_threads)
+
+    @property
+    def params(self) -> dict[str, JSONValue]:
+        """The hyperparameters as JSON-able values (what the artifact stores)."""
+        return dict(dataclasses.asdict(self._params))  # type: ignore[call-overload]
+
+    @property
+    def data(self) -> TrainedData:
+        if self._data is None:
+            raise RuntimeError(f"{self.name} model is not fitted")
+        return self._data
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._data is not None
+
+    def fit(self, interactions: InteractionMatrix, *, show_progress: bool = False) -> None:
+        """Train on `interactions` (CSR `(n_users, n_items)`); BLAS pinned to one thread."""
+        if interactions.matrix.nnz == 0:
+            raise ValueError("cannot fit on an empty interaction matrix")
+        data = TrainedData.from_interactions(interactions)
+        with single_threaded_blas():
+            self._fit(data, show_progress=show_progress)
+        self._data = data
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted state as named numeric arrays (saved with allow_pickle=False)."""
+        data = self.data
+        arrays = {
+            **csr_arrays("user_items", data.user_items),
+            **csr_arrays("order_counts", data.order_counts),
+            "popularity": data.popularity.astype(np.float32),
+        }
+        arrays.update(self._model_arrays())
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls,
+        params: Mapping[str, Any],
+        arrays: Mapping[str, np.ndarray],
+        user_ids: IdMap,
+        item_ids: IdMap,
+        *,
+        num_threads: int = 0,
+    ) -> Recommender[P]:
+        """Restore a fitted model; raises ModelStateError when arrays do not match."""
+        try:
+            model = cls.from_params(params, num_threads=num_threads)
+        except (TypeError, ValueError) as exc:
+            raise ModelStateError(f"bad {cls.name} params: {exc}") from exc
+        shape = (len(user_ids), len(item_ids))
+        data = TrainedData(
+            user_ids,
+            item_ids,
+            csr_from_arrays("user_items", arrays, shape),
+            csr_from_arrays("order_counts", arrays, shape),
+            require_array(arrays, "popularity", (len(item_ids),)),
+        )
+        with single_threaded_blas():
+            model._restore(data, arrays)
+        model._data = data
+        return model
+
+    # ---- public API (external ids) ----------------------------------------------------
+
+    def knows(self, customer_id: str) -> bool:
+        """True when the customer had purchases in the training data."""
+        return self._data is not None and customer_id in self._data.user_ids
+
+    def knows_item(self, item_id: str) -> bool:
+        return self._data is not None and item_id in self._data.item_ids
+
+    def popular(self, n: int) -> list[ScoredItem]:
+        """The `n` most popular items (by default score = number of buying customers)."""
+        data = self.data
+        scores = self._item_popularity()
+        order = self._popular_order()[: max(n, 0)]
+        return [ScoredItem(data.item_ids.external(int(i)), float(scores[i])) for i in order]
+
+    def recommend(
+        self,
+        customer_id: str,
+        n: int,
+        history: Sequence[str] = (),
+        *,
+        exclude_seen: bool = False,
+    ) -> list[ScoredItem]:
+        """Top-`n` items for one customer.
+
+        Known customer: the model's scores; with `history` (item ids ordered after
+        training) the customer is folded in again from training row + history.
+        Unknown customer with `history`: folded in from those items alone.
+        Neither: popular items. Lists shorter than `n` are padded with popular
+        items scored below the model's last score.
+        """
+        data = self.data
+        if n <= 0:
+            return []
+        user_idx = data.user_ids.get(customer_id)
+        extra = [item for item in history if item in data.item_ids]
+        if user_idx is not None and not extra:
+            ids, scores = self._score_users(np.asarray([user_idx], dtype=np.int32), n, exclude_seen)
+            seen = data.user_items[user_idx] if exclude_seen else None
+            return self._finish(ids[0], scores[0], n, seen)
+        if not extra:
+            return self.popular(n)
+        row = history_row(extra, data.item_ids)
+        if user_idx is not None:
+            row = sp.csr_matrix(row + data.user_items[user_idx], dtype=np.float32)
+        ids, scores = self._score_row(row, n, exclude_seen)
+        return self._finish(ids, scores, n, row if exclude_seen else None)
+
+    def recommend_batch(
+        self, customer_ids: Sequence[str], n: int, *, exclude_seen: bool = False
+    ) -> dict[str, list[ScoredItem]]:
+        """Top-`n` for many customers in one batched call; unknown customers get popular."""
+        data = self.data
+        known = [c for c in dict.fromkeys(customer_ids) if c in data.user_ids]
+        out: dict[str, list[ScoredItem]] = {}
+        if n <= 0:
+            return {c: [] for c in customer_ids}
+        if known:
+            idx = np.asarray([data.user_ids.index(c) for c in known], dtype=np.int32)
+            ids, scores = self._score_users(idx, n, exclude_seen)
+            for row, customer_id in enumerate(known):
+                seen = data.user_items[idx[row]] if exclude_seen else None
+                out[customer_id] = self._finish(ids[row], scores[row], n, seen)
+        fallback: list[ScoredItem] | None = None
+        for customer_id in customer_ids:
+            if customer_id not in out:
+                fallback = fallback if fallback is not None else self.popular(n)
+                out[customer_id] = list(fallback)
+        return out
+
+    def similar_items(self, item_id: str, n: int) -> list[ScoredItem]:
+        """Up to `n` items most similar to `item_id` (itself excluded); [] when unknown."""
+        data = self.data
+        item_idx = data.item_ids.get(item_id)
+        if item_idx is None or n <= 0:
+            return []
+        ids, scores = self._similar(item_idx, n + 1)
+        result = []
+        for i, score in zip(ids, scores, strict=True):
+            if i < 0 or i == item_idx or not np.isfinite(score):
+                continue
+            result.append(ScoredItem(data.item_ids.external(int(i)), float(score)))
+        return result[:n]
+
+    # ---- hooks ------------------------------------------------------------------------
+
+    @abstractmethod
+    def _fit(self, data: TrainedData, *, show_progress: bool) -> None: ...
+
+    @abstractmethod
+    def _restore(self, data: TrainedData, arrays: Mapping[str, np.ndarray]) -> None: ...
+
+    @abstractmethod
+    def _model_arrays(self) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def _score_users(
+        self, user_idx: np.ndarray, n: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores for known users: ids/scores of shape `(len(user_idx), <=n)`."""
+
+    @abstractmethod
+    def _score_row(
+        self, row: sp.csr_matrix, n: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fold-in scores for a `(1, n_items)` history row: 1-d ids/scores."""
+
+    def _similar(self, item_idx: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Default item similarity: cosine over the binary customer columns."""
+        return cooccurrence_similar(self.data.user_items, item_idx, n)
+
+    # ---- helpers ----------------------------------------------------------------------
+
+    def _item_popularity(self) -> np.ndarray:
+        """`(n_items,)` popularity used for `popular()` and for padding."""
+        return self.data.popularity
+
+    def _popular_order(self) -> np.ndarray:
+        # stable sort so ties keep column order and answers are deterministic
+        return np.argsort(-self._item_popularity(), kind="stable")
+
+    def _finish(
+        self, ids: np.ndarray, scores: np.ndarray, n: int, seen: sp.csr_matrix | None
+    ) -> list[ScoredItem]:
+        """Drop missing/seen slots, pad with popular items, map to external ids."""
+        data = self.data
+        blocked = set() if seen is None else {int(i) for i in seen.indices}
+        chosen: list[tuple[int, float]] = []
+        taken: set[int] = set()
+        for i, score in zip(np.asarray(ids).ravel(), np.asarray(scores).ravel(), strict=True):
+            idx = int(i)
+            if idx < 0 or idx in blocked or idx in taken or not np.isfinite(score):
+                continue
+            chosen.append((idx, float(score)))
+            taken.add(idx)
+            if len(chosen) == n:
+                break
+        if len(chosen) < n:
+            floor = min(0.0, chosen[-1][1]) if chosen else 0.0
+            for rank, idx in enumerate(self._popular_order()):
+                if len(chosen) == n:
+                    break
+                j = int(idx)
+                if j in blocked or j in taken:
+                    continue
+                # padding ranks strictly below every model score
+                chosen.append((j, floor - 1e-6 * (rank + 1)))
+                taken.add(j)
+        return [ScoredItem(data.item_ids.external(i), s) for i, s in chosen]
+
+
+def cooccurrence_similar(
+    user_items: sp.csr_matrix, item_idx: int, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Items whose buyers overlap most with `item_idx`'s: cosine on binarised columns."""
+    binary = user_items.astype(bool).astype(np.float32).tocsc()
+    column = binary[:, item_idx]
+    overlap = np.asarray((binary.T @ column).todense()).ravel()
+    sizes = np.asarray(binary.sum(axis=0)).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosine = overlap / np.sqrt(sizes * max(sizes[item_idx], 1.0))
+    cosine = np.nan_to_num(cosine, nan=0.0)
+    candidates = np.flatnonzero(overlap > 0)
+    order = candidates[np.argsort(-cosine[candidates], kind="stable")][:n]
+    return order, cosine[order]
+
+
+def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the `n` largest entries of a 1-d array, best first (stable)."""
+    n = min(n, scores.shape[0])
+    if n <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=scores.dtype)
+    part = np.argpartition(-scores, n - 1)[:n]
+    order = part[np.lexsort((part, -scores[part]))]
+    return order, scores[order]

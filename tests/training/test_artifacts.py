@@ -1,0 +1,181 @@
+"""Artifacts: round trip, refusal of corrupt ones, atomic pointer, pruning."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from training.artifacts import (
+    FORMAT_VERSION,
+    current_version,
+    list_versions,
+    load_model,
+    prune,
+    save_model,
+    use_version,
+)
+from training.errors import ArtifactError
+from training.train import fingerprint, fit_model
+
+FAST = {"factors": 4, "iterations": 3}
+
+
+def _save(
+    purchases: pl.DataFrame, models_dir: Path, when: datetime, model: str = "als", **kw: object
+) -> str:
+    fitted = fit_model(
+        purchases, None, model=model, params=FAST if model == "als" else {}, now=when
+    )
+    return save_model(
+        models_dir,
+        fitted.recommender,
+        created_at=when,
+        matrix_params=fitted.params.matrix_json(),
+        data_fingerprint=fingerprint(purchases),
+        timings=fitted.timings,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_round_trip(purchases: pl.DataFrame, tmp_path: Path, now: datetime) -> None:
+    extras = {"complements": {"I1": ["I3", "I5"]}, "durable": ["tv"], "n": 3}
+    fitted = fit_model(purchases, None, model="als", params=FAST, now=now)
+    version = save_model(
+        tmp_path,
+        fitted.recommender,
+        created_at=now,
+        matrix_params=fitted.params.matrix_json(),
+        data_fingerprint=fingerprint(purchases),
+        metrics={"ndcg@10": 0.5},
+        extras=extras,
+        make_current=True,
+    )
+    assert version == now.strftime("%Y-%m-%dT%H-%M-%S") + "-als"
+    assert current_version(tmp_path) == version
+    loaded = load_model(tmp_path)
+    assert loaded.version == version
+    assert loaded.extras == extras
+    assert loaded.meta.format_version == FORMAT_VERSION
+    assert loaded.meta.data_fingerprint["rows"] == purchases.height
+    assert loaded.meta.metrics == {"ndcg@10": 0.5}
+    original = fitted.recommender.recommend_batch(["C0", "C1", "nobody"], 5)
+    assert loaded.recommender.recommend_batch(["C0", "C1", "nobody"], 5) == original
+    assert loaded.recommender.params == fitted.recommender.params
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("model", ["bpr", "item-knn", "popular", "repurchase", "hybrid"])
+def test_round_trip_every_model(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime, model: str
+) -> None:
+    version = _save(purchases, tmp_path, now, model=model)
+    loaded = load_model(tmp_path, version)
+    fitted = fit_model(purchases, None, model=model, now=now)
+    if model != "bpr":  # BPR's SGD is multi-threaded and not bit-reproducible
+        assert loaded.recommender.recommend("C2", 4) == fitted.recommender.recommend("C2", 4)
+    assert loaded.meta.model == model
+
+
+def test_same_second_gets_a_new_name(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    first = _save(purchases, tmp_path, now)
+    second = _save(purchases, tmp_path, now)
+    assert second == first + "-2"
+
+
+def _corrupt_arrays(folder: Path) -> None:
+    (folder / "arrays.npz").write_bytes(b"not a zip file")
+
+
+def _corrupt_shapes(folder: Path) -> None:
+    # a consistent checksum but factors of the wrong shape: incompatible, not damaged
+    with np.load(folder / "arrays.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["als.item_factors"] = arrays["als.item_factors"][:, :2]
+    np.savez(folder / "arrays.npz", **arrays)
+    meta = json.loads((folder / "meta.json").read_text())
+    import hashlib
+
+    meta["checksums"]["arrays.npz"] = hashlib.sha256(
+        (folder / "arrays.npz").read_bytes()
+    ).hexdigest()
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _future_format(folder: Path) -> None:
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["format_version"] = FORMAT_VERSION + 1
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _broken_meta(folder: Path) -> None:
+    (folder / "meta.json").write_text("{")
+
+
+def _missing_ids(folder: Path) -> None:
+    (folder / "ids.json").unlink()
+
+
+@pytest.mark.parametrize(
+    "damage", [_corrupt_arrays, _corrupt_shapes, _future_format, _broken_meta, _missing_ids]
+)
+def test_corrupt_artifact_is_refused_and_current_kept(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime, damage: object
+) -> None:
+    good = _save(purchases, tmp_path, now, make_current=True)
+    bad = _save(purchases, tmp_path, now + timedelta(hours=1))
+    damage(tmp_path / bad)  # type: ignore[operator]
+    with pytest.raises(ArtifactError):
+        load_model(tmp_path, bad)
+    with pytest.raises(ArtifactError):
+        use_version(tmp_path, bad)
+    assert current_version(tmp_path) == good
+    assert load_model(tmp_path).version == good
+
+
+def test_missing_current_and_unknown_version(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="no current model"):
+        load_model(tmp_path)
+    with pytest.raises(ArtifactError, match="not found"):
+        load_model(tmp_path, "2026-01-01T00-00-00-als")
+    with pytest.raises(ArtifactError, match="invalid version"):
+        load_model(tmp_path, "../etc")
+
+
+def test_use_version_rolls_back_atomically(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    old = _save(purchases, tmp_path, now, make_current=True)
+    new = _save(purchases, tmp_path, now + timedelta(days=1), make_current=True)
+    assert current_version(tmp_path) == new
+    loaded = use_version(tmp_path, old)
+    assert loaded.version == old
+    assert current_version(tmp_path) == old
+    # the pointer was replaced, not rewritten in place: no temp files are left over
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["current"]
+    assert [v.version for v in list_versions(tmp_path)] == [old, new]
+    assert [v.is_current for v in list_versions(tmp_path)] == [True, False]
+
+
+def test_prune_keeps_current(purchases: pl.DataFrame, tmp_path: Path, now: datetime) -> None:
+    versions = [_save(purchases, tmp_path, now + timedelta(days=d)) for d in range(4)]
+    use_version(tmp_path, versions[0])
+    removed = prune(tmp_path, keep=2)
+    assert removed == versions[1:2]
+    left = [v.version for v in list_versions(tmp_path)]
+    assert left == [versions[0], versions[2], versions[3]]
+    assert current_version(tmp_path) == versions[0]
+    with pytest.raises(ValueError):
+        prune(tmp_path, keep=0)
+
+
+def test_extras_must_be_json(purchases: pl.DataFrame, tmp_path: Path, now: datetime) -> None:
+    with pytest.raises(ArtifactError, match="extras"):
+        _save(purchases, tmp_path, now, extras={"when": now})
+    assert list_versions(tmp_path) == []

@@ -1,0 +1,116 @@
+"""train_model: happy path, typed errors, and `current` never pointing at a broken model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from training.artifacts import current_version, list_versions, load_model
+from training.errors import TrainingError
+from training.train import resolve_params, train_model
+
+FAST = {"factors": 4, "iterations": 3}
+
+
+def test_train_saves_and_marks_current(
+    purchases: pl.DataFrame, catalog: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    calls: list[tuple[str, int, int]] = []
+    result = train_model(
+        purchases,
+        catalog,
+        model="hybrid",
+        params=FAST,
+        now=now,
+        models_dir=tmp_path,
+        progress=lambda stage, done, total: calls.append((stage, done, total)),
+        extras={"categories": {"gifts": "consumable"}},
+    )
+    assert result.made_current
+    assert current_version(tmp_path) == result.version
+    assert result.counts["users"] == purchases["customer_id"].n_unique()
+    assert set(result.timings) >= {"matrix", "fit", "save", "verify"}
+    assert calls[-1][1] == calls[-1][2]
+    loaded = load_model(tmp_path)
+    assert loaded.extras == {"categories": {"gifts": "consumable"}}
+    assert loaded.recommender.recommend("C1", 3)
+
+
+def test_keep_prunes_old_versions(
+    purchases: pl.DataFrame, catalog: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    for hour in range(3):
+        result = train_model(
+            purchases,
+            catalog,
+            model="popular",
+            now=now.replace(hour=hour),
+            models_dir=tmp_path,
+            keep=2,
+        )
+    assert len(list_versions(tmp_path)) == 2
+    assert current_version(tmp_path) == result.version
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "message"),
+    [
+        ("svd", None, "unknown model"),
+        ("als", {"factorz": 3}, "unknown parameter"),
+        ("als", {"factors": 0}, "factors"),
+        ("als", {"weighting": "magic"}, "weighting"),
+    ],
+)
+def test_bad_settings_raise_training_error(
+    purchases: pl.DataFrame,
+    tmp_path: Path,
+    now: datetime,
+    model: str,
+    params: dict[str, object] | None,
+    message: str,
+) -> None:
+    with pytest.raises(TrainingError, match=message):
+        train_model(purchases, None, model=model, params=params, now=now, models_dir=tmp_path)
+    assert current_version(tmp_path) is None
+
+
+def test_empty_data(purchases: pl.DataFrame, tmp_path: Path, now: datetime) -> None:
+    with pytest.raises(TrainingError, match="no purchases"):
+        train_model(purchases.clear(), None, model="als", now=now, models_dir=tmp_path)
+
+
+def test_one_customer(purchases: pl.DataFrame, tmp_path: Path, now: datetime) -> None:
+    one = purchases.filter(pl.col("customer_id") == "C1")
+    with pytest.raises(TrainingError, match="two customers"):
+        train_model(one, None, model="als", now=now, models_dir=tmp_path)
+
+
+def test_only_returns(purchases: pl.DataFrame, tmp_path: Path, now: datetime) -> None:
+    returns = purchases.filter(pl.col("quantity") < 0)
+    with pytest.raises(TrainingError):
+        train_model(returns, None, model="als", now=now, models_dir=tmp_path)
+
+
+def test_failed_training_keeps_current(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    good = train_model(purchases, None, model="popular", now=now, models_dir=tmp_path)
+    with pytest.raises(TrainingError):
+        train_model(purchases.clear(), None, model="als", now=now, models_dir=tmp_path)
+    assert current_version(tmp_path) == good.version
+
+
+def test_catalog_limits_items(purchases: pl.DataFrame, tmp_path: Path, now: datetime) -> None:
+    catalog = pl.DataFrame({"item_id": ["I0", "I1", "I2", "I3"]})
+    result = train_model(purchases, catalog, model="popular", now=now, models_dir=tmp_path)
+    assert result.counts["items"] == 4
+
+
+def test_resolve_params_splits_layers() -> None:
+    resolved = resolve_params("als", {"half_life_days": 10.0, "factors": 8})
+    assert resolved.matrix.half_life_days == 10.0
+    assert resolved.model["factors"] == 8
+    assert "half_life_days" not in resolved.model

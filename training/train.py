@@ -1,0 +1,310 @@
+"""Train a model from the store's frames and save it as the new current version."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import polars as pl
+
+from recsys.matrix import REQUIRED_COLUMNS, InteractionMatrix, MatrixParams, build_matrix
+from recsys.models import MODEL_TYPES, Recommender, UnknownModelError, model_type
+from recsys.models.base import JSONValue
+from training.artifacts import load_model, prune, save_model, use_version
+from training.errors import ArtifactError, TrainingError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_PARAMS",
+    "FittedModel",
+    "Progress",
+    "ResolvedParams",
+    "TrainResult",
+    "fingerprint",
+    "fit_model",
+    "resolve_params",
+    "train_model",
+]
+
+Progress = Callable[[str, int, int], None]
+"""Progress callback: (stage description, steps done, total steps)."""
+
+DEFAULT_MODEL = "hybrid"
+
+# Best settings of the search on UCI Online Retail (docs/models.md). Matrix keys
+# (confidence, half_life_days, weighting, bm25_*, window_days) and model keys
+# share one flat mapping so a CLI can pass `--param key=value` without knowing
+# which layer consumes it.
+DEFAULT_PARAMS: Mapping[str, Mapping[str, JSONValue]] = MappingProxyType(
+    {
+        "als": MappingProxyType(
+            {
+                "confidence": "binary",
+                "weighting": "none",
+                "half_life_days": 60.0,
+                "factors": 64,
+                "regularization": 0.1,
+                "alpha": 2.0,
+                "iterations": 15,
+            }
+        ),
+        "hybrid": MappingProxyType(
+            {
+                "confidence": "binary",
+                "weighting": "none",
+                "half_life_days": 60.0,
+                "factors": 64,
+                "regularization": 0.1,
+                "alpha": 2.0,
+                "iterations": 15,
+                "repurchase_weight": 2.0,
+                "habit_floor": 0.5,
+            }
+        ),
+        "bpr": MappingProxyType(
+            {
+                "confidence": "binary",
+                "half_life_days": 60.0,
+                "factors": 64,
+                "learning_rate": 0.005,
+                "iterations": 100,
+            }
+        ),
+        "item-knn": MappingProxyType(
+            {
+                "confidence": "binary",
+                "half_life_days": 60.0,
+                "similarity": "bm25",
+                "neighbours": 200,
+            }
+        ),
+        "popular": MappingProxyType({"confidence": "binary", "by": "customers"}),
+        "repurchase": MappingProxyType({"confidence": "orders", "by": "orders"}),
+    }
+)
+
+_MATRIX_KEYS = frozenset(f.name for f in dataclasses.fields(MatrixParams))
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedParams:
+    """Defaults merged with overrides, split by the layer that consumes them."""
+
+    matrix: MatrixParams
+    model: dict[str, Any]
+
+    def matrix_json(self) -> dict[str, JSONValue]:
+        return dict(dataclasses.asdict(self.matrix))
+
+
+@dataclass(frozen=True, slots=True)
+class FittedModel:
+    """A fitted model with what is needed to save it."""
+
+    recommender: Recommender[Any]
+    params: ResolvedParams
+    interactions: InteractionMatrix
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """Outcome of `train_model`.
+
+    timings: seconds per stage (`matrix`, `fit`, `save`, `verify`).
+    counts: `purchases` (input rows), `users`, `items`, `nnz` of the matrix.
+    """
+
+    version: str
+    model: str
+    params: dict[str, JSONValue]
+    timings: dict[str, float]
+    counts: dict[str, int]
+    made_current: bool
+    pruned: tuple[str, ...] = ()
+
+
+def resolve_params(model: str, overrides: Mapping[str, Any] | None = None) -> ResolvedParams:
+    """Merge `DEFAULT_PARAMS[model]` with `overrides` and validate both parts.
+
+    Raises TrainingError for an unknown model or parameter, or a bad value.
+    """
+    try:
+        cls = model_type(model)
+    except UnknownModelError as exc:
+        raise TrainingError(str(exc)) from exc
+    merged: dict[str, Any] = {**DEFAULT_PARAMS.get(model, {}), **(overrides or {})}
+    matrix_values = {k: v for k, v in merged.items() if k in _MATRIX_KEYS}
+    model_values = {k: v for k, v in merged.items() if k not in _MATRIX_KEYS}
+    try:
+        matrix = MatrixParams(**matrix_values)
+        cls.from_params(model_values)  # validates names and values now, not after the fit
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"bad parameters for {model!r}: {exc}") from exc
+    return ResolvedParams(matrix, model_values)
+
+
+def fingerprint(purchases: pl.DataFrame) -> dict[str, JSONValue]:
+    """Row count, distinct counts, time range and a content hash of the training rows.
+
+    The hash is a sha256 of the rows sorted by key columns, written as CSV, so
+    the same data in another order gives the same fingerprint.
+    """
+    cols = [c for c in REQUIRED_COLUMNS if c in purchases.columns]
+    ordered = purchases.select(cols).sort(cols)
+    digest = hashlib.sha256(ordered.write_csv().encode("utf-8")).hexdigest()
+    first = purchases.get_column("purchased_at").min() if purchases.height else None
+    last = purchases.get_column("purchased_at").max() if purchases.height else None
+    return {
+        "rows": purchases.height,
+        "customers": purchases.get_column("customer_id").n_unique(),
+        "items": purchases.get_column("item_id").n_unique(),
+        "orders": purchases.get_column("order_id").n_unique(),
+        "first_purchase": first.isoformat() if isinstance(first, datetime) else None,
+        "last_purchase": last.isoformat() if isinstance(last, datetime) else None,
+        "sha256": digest,
+    }
+
+
+def _check_purchases(purchases: pl.DataFrame, catalog: pl.DataFrame | None) -> pl.DataFrame:
+    missing = [c for c in REQUIRED_COLUMNS if c not in purchases.columns]
+    if missing:
+        raise TrainingError(f"purchases lack columns {missing}")
+    if purchases.height == 0:
+        raise TrainingError("no purchases to train on")
+    if catalog is not None and catalog.height and "item_id" in catalog.columns:
+        # the store rejects lines whose item is not in the catalog; an item that
+        # was removed from the catalog since must not be recommended either
+        purchases = purchases.filter(
+            pl.col("item_id").is_in(catalog.get_column("item_id").implode())
+        )
+        if purchases.height == 0:
+            raise TrainingError("no purchase refers to an item of the catalog")
+    return purchases
+
+
+def fit_model(
+    purchases: pl.DataFrame,
+    catalog: pl.DataFrame | None,
+    *,
+    model: str,
+    params: Mapping[str, Any] | None = None,
+    now: datetime,
+    num_threads: int = 0,
+    show_progress: bool = False,
+) -> FittedModel:
+    """Build the matrix (reference time `now`, naive UTC) and fit `model` on it.
+
+    Raises TrainingError for empty data, fewer than two customers, an unknown
+    model or parameter.
+    """
+    resolved = resolve_params(model, params)
+    purchases = _check_purchases(purchases, catalog)
+    started = time.perf_counter()
+    interactions = build_matrix(purchases, resolved.matrix, now=now)
+    built = time.perf_counter()
+    users, items = interactions.shape
+    if users < 2:
+        raise TrainingError(
+            f"need purchases (net quantity > 0) from at least two customers, found {users}"
+        )
+    if items < 2:
+        raise TrainingError(f"need at least two purchased items, found {items}")
+    recommender = model_type(model).from_params(resolved.model, num_threads=num_threads)
+    try:
+        recommender.fit(interactions, show_progress=show_progress)
+    except (ValueError, RuntimeError) as exc:
+        raise TrainingError(f"fitting {model} failed: {exc}") from exc
+    fitted = time.perf_counter()
+    timings = {"matrix": built - started, "fit": fitted - built}
+    return FittedModel(recommender, resolved, interactions, timings)
+
+
+def train_model(
+    purchases: pl.DataFrame,
+    catalog: pl.DataFrame | None,
+    *,
+    model: str = DEFAULT_MODEL,
+    params: Mapping[str, Any] | None = None,
+    now: datetime,
+    models_dir: Path,
+    progress: Progress | None = None,
+    num_threads: int = 0,
+    show_progress: bool = False,
+    extras: Mapping[str, JSONValue] | None = None,
+    metrics: Mapping[str, JSONValue] | None = None,
+    make_current: bool = True,
+    keep: int | None = None,
+) -> TrainResult:
+    """Train `model` on `purchases`, save a new version and make it current.
+
+    `now` (naive UTC) is the reference time for recency decay and names the
+    version. The new artifact is loaded back before `current` is switched, so a
+    broken model never becomes current. `keep` prunes older versions afterwards.
+    Raises TrainingError (bad input/settings) or ArtifactError (saving failed).
+    """
+    if model not in MODEL_TYPES:
+        raise TrainingError(f"unknown model {model!r}; choose one of {', '.join(MODEL_TYPES)}")
+    total = 4
+    report = progress or (lambda _stage, _done, _total: None)
+    report(f"fitting {model}", 0, total)
+    fitted = fit_model(
+        purchases,
+        catalog,
+        model=model,
+        params=params,
+        now=now,
+        num_threads=num_threads,
+        show_progress=show_progress,
+    )
+    report("saving artifact", 2, total)
+    started = time.perf_counter()
+    timings = dict(fitted.timings)
+    version = save_model(
+        models_dir,
+        fitted.recommender,
+        created_at=now,
+        matrix_params=fitted.params.matrix_json(),
+        data_fingerprint=fingerprint(purchases),
+        timings=timings,
+        metrics=metrics,
+        extras=extras,
+        make_current=False,
+    )
+    saved = time.perf_counter()
+    report("verifying artifact", 3, total)
+    try:
+        if make_current:
+            use_version(models_dir, version, num_threads=num_threads)
+        else:
+            load_model(models_dir, version, num_threads=num_threads)
+    except ArtifactError as exc:
+        raise ArtifactError(
+            f"saved model {version} does not load back; current kept: {exc}"
+        ) from exc
+    verified = time.perf_counter()
+    timings.update(save=saved - started, verify=verified - saved)
+    pruned = tuple(prune(models_dir, keep)) if keep is not None else ()
+    report("done", total, total)
+    users, items = fitted.interactions.shape
+    return TrainResult(
+        version=version,
+        model=model,
+        params={**fitted.params.matrix_json(), **fitted.recommender.params},
+        timings=timings,
+        counts={
+            "purchases": purchases.height,
+            "users": users,
+            "items": items,
+            "nnz": fitted.interactions.nnz,
+        },
+        made_current=make_current,
+        pruned=pruned,
+    )
