@@ -1,0 +1,74 @@
+"""The data every rule sees: `Candidate`s in, `Candidate`s out, plus one `RuleContext`.
+
+A rule is a pure function `(candidates, ctx) -> candidates` (the `Rule`
+type), the shape of a structlog processor: the pipeline is just an ordered
+list of them. Everything a rule may look at is in the frozen `RuleContext`;
+the caller loads it from the store before the pipeline runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from recsys.records import Item, Purchase, ScoredItem
+from recsys.rules.categories import CategoryBehaviour, resolve_behaviour
+from recsys.rules.config import RulesConfig
+from recsys.rules.learned_complements import LearnedComplements
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An item on its way to a response.
+
+    `score` is higher-is-better in the producer's own scale; `reason` is the
+    sentence shown to the customer (filled with a default by the pipeline when
+    no rule set one); `source` says who proposed it: `model`, `popular`
+    (fillers), `complement` or any other producer name.
+    """
+
+    item_id: str
+    score: float
+    reason: str | None = None
+    source: str = "model"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """Everything the rules may consult for one customer at one instant.
+
+    `now` is an explicit UTC instant (naive = UTC); purchases after it are
+    ignored. `catalog` maps item_id -> Item and should hold at least the
+    candidates, the basket and the purchased items. `behaviours` is the learned
+    category table from the model artifact and `complements` its learned
+    co-purchases. `basket` holds the item ids of the basket or the order just
+    placed; `contact_history` the UTC instants of earlier marketing contacts.
+    """
+
+    now: datetime
+    config: RulesConfig
+    catalog: Mapping[str, Item]
+    purchases: Sequence[Purchase] = ()
+    behaviours: Mapping[str, CategoryBehaviour] = field(default_factory=dict)
+    complements: LearnedComplements = field(default_factory=LearnedComplements)
+    contact_history: Sequence[datetime] = ()
+    basket: Sequence[str] = ()
+    placement: str = "newsletter"
+    customer_id: str | None = None
+
+    def category_of(self, item_id: str) -> str | None:
+        item = self.catalog.get(item_id)
+        return item.category if item is not None else None
+
+    def behaviour_of(self, item_id: str) -> CategoryBehaviour | None:
+        """The resolved behaviour of an item's category; None means regular (or unknown item)."""
+        return resolve_behaviour(self.category_of(item_id), self.behaviours, self.config.categories)
+
+
+Rule = Callable[[Sequence[Candidate], RuleContext], list[Candidate]]
+
+
+def candidates_from_scored(items: Iterable[ScoredItem], source: str = "model") -> list[Candidate]:
+    """Model output (`ScoredItem`s, best first) as pipeline input, order kept."""
+    return [Candidate(item.item_id, item.score, None, source) for item in items]

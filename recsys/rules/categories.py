@@ -1,0 +1,246 @@
+"""Category behaviour: durable, consumable or regular, learned from purchase history.
+
+A category's class decides what the already-bought and cooldown rules do with
+it. Classes are learned at training time (the result is saved in the model
+artifact, hence the JSON round trip) and overrides in `rules.toml` win.
+
+Learning happens per item category exactly as the catalog gives it (the
+leaf), never aggregated into parents: at a parent level, buying a TV and its
+wall mount two days later looks like a repeat purchase of `electronics`, which
+would make a whole department "consumable" (re-offering bought items) or
+"durable" (blocking everything in it). A leaf without enough buyers is left
+unlearned and treated as regular, the safe default: a bought item is not
+offered again and nothing else is blocked. Overrides, written by people, are
+hierarchical: one for `electronics/tv` covers `electronics/tv/oled`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
+
+import polars as pl
+
+from recsys.rules.config import CategoriesConfig, CategoryClass, CategoryOverride
+from recsys.rules.hierarchy import ancestors
+
+Source = Literal["learned", "override"]
+_CLASSES: tuple[CategoryClass, ...] = ("durable", "consumable", "regular")
+_SOURCES: tuple[Source, ...] = ("learned", "override")
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryBehaviour:
+    """How customers buy in one category (and everything under it).
+
+    `support` is the number of distinct buyers, `repeat_rate` the share of them
+    who bought in the category again on a later day, `median_interval_days` the
+    median over repeat buyers of their median days between purchase days and
+    `interval_spread` its (p75 - p25) / median. `interval_days` is the
+    repurchase interval of a consumable, `cooldown_days` the block of a durable
+    (None in learned entries: the config's default applies when resolved).
+    """
+
+    category: str
+    kind: CategoryClass
+    support: int = 0
+    repeat_rate: float | None = None
+    median_interval_days: float | None = None
+    interval_spread: float | None = None
+    interval_days: int | None = None
+    cooldown_days: int | None = None
+    source: Source = "learned"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "class": self.kind,
+            "support": self.support,
+            "repeat_rate": self.repeat_rate,
+            "median_interval_days": self.median_interval_days,
+            "interval_spread": self.interval_spread,
+            "interval_days": self.interval_days,
+            "cooldown_days": self.cooldown_days,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CategoryBehaviour:
+        """Inverse of `to_dict`; raises ValueError on an unknown class or source."""
+        kind = data["class"]
+        source = data.get("source", "learned")
+        if kind not in _CLASSES or source not in _SOURCES:
+            raise ValueError(f"bad category behaviour: class={kind!r} source={source!r}")
+        return cls(
+            category=str(data["category"]),
+            kind=cast(CategoryClass, kind),
+            support=int(data.get("support", 0)),
+            repeat_rate=_optional_float(data.get("repeat_rate")),
+            median_interval_days=_optional_float(data.get("median_interval_days")),
+            interval_spread=_optional_float(data.get("interval_spread")),
+            interval_days=_optional_int(data.get("interval_days")),
+            cooldown_days=_optional_int(data.get("cooldown_days")),
+            source=cast(Source, source),
+        )
+
+
+def behaviours_to_dict(table: Mapping[str, CategoryBehaviour]) -> dict[str, dict[str, Any]]:
+    """The learned table as plain JSON-serialisable data, for the model artifact."""
+    return {category: behaviour.to_dict() for category, behaviour in sorted(table.items())}
+
+
+def behaviours_from_dict(data: Mapping[str, Mapping[str, Any]]) -> dict[str, CategoryBehaviour]:
+    return {category: CategoryBehaviour.from_dict(entry) for category, entry in data.items()}
+
+
+def learn_category_behaviour(
+    purchases: pl.DataFrame,
+    item_category: Mapping[str, str] | pl.DataFrame,
+    config: CategoriesConfig,
+) -> dict[str, CategoryBehaviour]:
+    """Classify every item category with at least `config.min_buyers` buyers.
+
+    `purchases` has columns `customer_id`, `item_id`, `purchased_at` (date or
+    datetime, UTC) and optionally `quantity` (default 1; lines with quantity
+    <= 0 are returns and ignored). `item_category` maps item_id -> category, as
+    a mapping or a frame with `item_id` and `category`; items without one are
+    skipped. Purchases are counted per distinct day, so two lines of one order
+    or two orders on one day are one purchase occasion.
+    """
+    item_categories = _item_categories(item_category)
+    if purchases.is_empty() or item_categories.is_empty():
+        return {}
+    quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
+    days = (
+        purchases.lazy()
+        .filter(quantity.fill_null(1) > 0)
+        .select(
+            pl.col("customer_id").cast(pl.String),
+            pl.col("item_id").cast(pl.String),
+            pl.col("purchased_at").cast(pl.Date).alias("day"),
+        )
+        .join(item_categories.lazy(), on="item_id", how="inner")
+        .select("category", "customer_id", "day")
+        .unique()
+    )
+    per_buyer = (
+        days.sort("category", "customer_id", "day")
+        .group_by("category", "customer_id")
+        .agg(
+            pl.len().alias("n_days"),
+            pl.col("day").diff().dt.total_days().drop_nulls().median().alias("gap"),
+        )
+    )
+    stats = (
+        per_buyer.group_by("category")
+        .agg(
+            pl.len().alias("support"),
+            (pl.col("n_days") >= 2).sum().alias("repeat_buyers"),
+            pl.col("gap").median().alias("interval"),
+            pl.col("gap").quantile(0.25, interpolation="linear").alias("q25"),
+            pl.col("gap").quantile(0.75, interpolation="linear").alias("q75"),
+        )
+        .filter(pl.col("support") >= config.min_buyers)
+        .collect()
+    )
+    table: dict[str, CategoryBehaviour] = {}
+    for row in stats.iter_rows(named=True):
+        table[row["category"]] = _classify(row, config)
+    return dict(sorted(table.items()))
+
+
+def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehaviour:
+    support = int(row["support"])
+    repeat_buyers = int(row["repeat_buyers"])
+    repeat_rate = repeat_buyers / support
+    interval = _optional_float(row["interval"])
+    spread = None
+    if interval is not None and interval > 0:
+        spread = (float(row["q75"]) - float(row["q25"])) / interval
+    kind: CategoryClass = "regular"
+    interval_days = None
+    if repeat_rate < config.durable_max_repeat_rate:
+        kind = "durable"
+    elif (
+        repeat_rate >= config.consumable_min_repeat_rate
+        and repeat_buyers >= config.min_repeat_buyers
+        and interval is not None
+        and spread is not None
+        and spread <= config.consumable_max_interval_spread
+    ):
+        kind = "consumable"
+        interval_days = max(round(interval), 1)
+    return CategoryBehaviour(
+        category=str(row["category"]),
+        kind=kind,
+        support=support,
+        repeat_rate=round(repeat_rate, 6),
+        median_interval_days=interval,
+        interval_spread=None if spread is None else round(spread, 6),
+        interval_days=interval_days,
+    )
+
+
+def resolve_behaviour(
+    category: str | None,
+    learned: Mapping[str, CategoryBehaviour],
+    config: CategoriesConfig,
+) -> CategoryBehaviour | None:
+    """The behaviour that applies to an item in `category`, or None (treat as regular).
+
+    An override beats learning (the retailer said so); the most specific
+    override covering the category wins. Learned entries match the exact
+    category only (see the module docstring). A durable without its own
+    cooldown gets `config.durable_cooldown_days` here, at serving time, so
+    changing the default needs no retraining.
+    """
+    if not category:
+        return None
+    for level in ancestors(category):
+        override = config.overrides.get(level)
+        if override is not None:
+            return _from_override(level, override, config)
+    behaviour = learned.get(category)
+    if behaviour is not None and behaviour.kind == "durable" and behaviour.cooldown_days is None:
+        return replace(behaviour, cooldown_days=config.durable_cooldown_days)
+    return behaviour
+
+
+def _from_override(
+    category: str, override: CategoryOverride, config: CategoriesConfig
+) -> CategoryBehaviour:
+    cooldown = None
+    if override.kind == "durable":
+        cooldown = override.cooldown_days or config.durable_cooldown_days
+    return CategoryBehaviour(
+        category=category,
+        kind=override.kind,
+        interval_days=override.interval_days,
+        cooldown_days=cooldown,
+        source="override",
+    )
+
+
+def _item_categories(item_category: Mapping[str, str] | pl.DataFrame) -> pl.DataFrame:
+    """Columns `item_id`, `category` (the item's full category); items without one dropped."""
+    if isinstance(item_category, pl.DataFrame):
+        frame = item_category.select(
+            pl.col("item_id").cast(pl.String), pl.col("category").cast(pl.String)
+        )
+    else:
+        frame = pl.DataFrame(
+            {"item_id": list(item_category.keys()), "category": list(item_category.values())},
+            schema={"item_id": pl.String, "category": pl.String},
+        )
+    return frame.filter(pl.col("category").is_not_null() & (pl.col("category") != "")).unique(
+        "item_id"
+    )
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(cast(float, value))
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(cast(int, value))

@@ -1,0 +1,65 @@
+"""Durable cooldown: after buying a TV, no TV (nor any other substitute) for a while."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from recsys.records import Item, Purchase
+from recsys.rules._time import utc
+from recsys.rules.candidates import Candidate, RuleContext
+from recsys.rules.categories import CategoryBehaviour, resolve_behaviour
+from recsys.rules.config import CategoriesConfig
+from recsys.rules.hierarchy import under_any
+from recsys.rules.history import holdings
+
+
+def in_cooldown(last_purchase: datetime, now: datetime, cooldown_days: int) -> bool:
+    """True while fewer than `cooldown_days` have passed since `last_purchase`."""
+    return utc(now) - utc(last_purchase) < timedelta(days=cooldown_days)
+
+
+def durable_blocks(
+    purchases: Sequence[Purchase],
+    catalog: Mapping[str, Item],
+    behaviours: Mapping[str, CategoryBehaviour],
+    config: CategoriesConfig,
+    now: datetime,
+) -> dict[str, datetime]:
+    """Blocked durable scopes -> the UTC instant each block ends (exclusive).
+
+    A scope is the category level whose behaviour made the item durable
+    (`electronics/tv` for an override on it), and it blocks everything under
+    it. Only a kept item blocks: a durable returned in full leaves the
+    customer still needing one. The block runs from the item's last purchase.
+    """
+    blocks: dict[str, datetime] = {}
+    for holding in holdings(purchases, now).values():
+        item = catalog.get(holding.item_id)
+        if item is None or not holding.kept:
+            continue
+        behaviour = resolve_behaviour(item.category, behaviours, config)
+        if behaviour is None or behaviour.kind != "durable" or behaviour.cooldown_days is None:
+            continue
+        if not in_cooldown(holding.last_bought_at, now, behaviour.cooldown_days):
+            continue
+        until = holding.last_bought_at + timedelta(days=behaviour.cooldown_days)
+        if behaviour.category not in blocks or until > blocks[behaviour.category]:
+            blocks[behaviour.category] = until
+    return blocks
+
+
+def durable_cooldown(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candidate]:
+    """Drop every candidate in a durable category the customer bought in within its cooldown."""
+    scopes = durable_blocks(
+        ctx.purchases, ctx.catalog, ctx.behaviours, ctx.config.categories, ctx.now
+    )
+    if not scopes:
+        return list(candidates)
+    kept = []
+    for candidate in candidates:
+        category = ctx.category_of(candidate.item_id)
+        if category and under_any(category, scopes):
+            continue
+        kept.append(candidate)
+    return kept

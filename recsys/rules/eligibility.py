@@ -1,0 +1,27 @@
+"""Eligibility: only in-stock catalog items that the rules file does not exclude."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recsys.rules.candidates import Candidate, RuleContext
+from recsys.rules.hierarchy import under_any
+
+
+def eligibility(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candidate]:
+    """Drop unknown items, out-of-stock items and `[eligibility]` exclusions.
+
+    An item missing from the catalog is dropped rather than trusted: the
+    response needs its name, price and link, and stock cannot be checked.
+    """
+    excluded_items = set(ctx.config.eligibility.exclude_items)
+    excluded_categories = ctx.config.eligibility.exclude_categories
+    kept = []
+    for candidate in candidates:
+        item = ctx.catalog.get(candidate.item_id)
+        if item is None or not item.in_stock or item.item_id in excluded_items:
+            continue
+        if item.category and under_any(item.category, excluded_categories):
+            continue
+        kept.append(candidate)
+    return kept

@@ -1,0 +1,179 @@
+"""Complements learned from co-purchases: item pairs bought by one customer close in time.
+
+Learned at training time and saved in the model artifact (hence the JSON
+round trip); the configured category map lives in `complements.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from recsys.rules.config import LearnedComplementsConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Complement:
+    """`item_id` is bought with the anchor item `lift` times more often than chance."""
+
+    item_id: str
+    lift: float
+    support: int
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedComplements:
+    """Anchor item_id -> its complements, best (highest lift) first."""
+
+    by_item: Mapping[str, tuple[Complement, ...]] = field(default_factory=dict)
+
+    def for_item(self, item_id: str) -> tuple[Complement, ...]:
+        return self.by_item.get(item_id, ())
+
+    def __len__(self) -> int:
+        return len(self.by_item)
+
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
+        return {
+            anchor: [
+                {"item_id": c.item_id, "lift": c.lift, "support": c.support} for c in complements
+            ]
+            for anchor, complements in sorted(self.by_item.items())
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LearnedComplements:
+        return cls(
+            {
+                str(anchor): tuple(
+                    Complement(str(c["item_id"]), float(c["lift"]), int(c["support"]))
+                    for c in complements
+                )
+                for anchor, complements in data.items()
+            }
+        )
+
+
+def learn_complements(
+    purchases: pl.DataFrame, config: LearnedComplementsConfig
+) -> LearnedComplements:
+    """Item pairs that the same customer bought within `config.window_days` of each other.
+
+    `purchases` has `customer_id`, `item_id`, `purchased_at` and optionally
+    `quantity` (lines with quantity <= 0 are returns and ignored). An order has
+    one customer and one timestamp, so "same order" is the window-0 case.
+
+    Counting is per customer: support(a, b) is the number of customers who
+    bought a and b within the window, and
+    `lift = support(a, b) * n_customers / (buyers(a) * buyers(b))`. Pairs with
+    support >= `min_support` and lift >= `min_lift` are kept, the best
+    `max_per_item` per anchor by lift (then support, then item_id, for stable
+    output).
+    """
+    quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
+    events = (
+        purchases.lazy()
+        .filter(quantity.fill_null(1) > 0)
+        .select(
+            pl.col("customer_id").cast(pl.String),
+            pl.col("item_id").cast(pl.String),
+            (pl.col("purchased_at").cast(pl.Date).cast(pl.Int32)).alias("day"),
+        )
+        .unique()
+        .collect()
+    )
+    if events.is_empty():
+        return LearnedComplements()
+    n_customers = events.get_column("customer_id").n_unique()
+
+    # Dense integer codes: the self-join below is the expensive step, and it is
+    # several times faster and smaller on integers than on string ids.
+    item_ids = events.get_column("item_id").unique().sort()
+    n_items = item_ids.len()
+    item_codes = pl.DataFrame(
+        {"item_id": item_ids, "item": pl.arange(0, n_items, eager=True, dtype=pl.UInt32)}
+    )
+    customers = events.get_column("customer_id").unique()
+    customer_codes = pl.DataFrame(
+        {
+            "customer_id": customers,
+            "customer": pl.arange(0, customers.len(), eager=True, dtype=pl.UInt32),
+        }
+    )
+    coded = events.join(item_codes, on="item_id").join(customer_codes, on="customer_id")
+    buyers = coded.group_by("item").agg(pl.col("customer").n_unique().alias("buyers"))
+    # An item with fewer buyers than min_support cannot reach it in any pair.
+    frequent = buyers.filter(pl.col("buyers") >= config.min_support).get_column("item")
+    coded = coded.filter(pl.col("item").is_in(frequent.implode())).select("customer", "item", "day")
+
+    # Bucketing days by window width puts every pair within the window in the
+    # same or the next bucket, so the self-join only pairs purchases that can
+    # qualify instead of every pair of a heavy buyer's whole history. Same-bucket
+    # matches come in both orientations (kept once: item < other); next-bucket
+    # matches in one, so their pair key is made orientation-free with min/max.
+    width = config.window_days + 1
+    left = coded.with_columns((pl.col("day") // width).alias("bucket"))
+    right = pl.concat(
+        [
+            left.with_columns(pl.lit(False).alias("shifted")),
+            left.with_columns(pl.col("bucket") - 1, pl.lit(True).alias("shifted")),
+        ]
+    ).rename({"item": "other", "day": "other_day"})
+    pair = (
+        pl.min_horizontal("item", "other").cast(pl.UInt64) * n_items
+        + pl.max_horizontal("item", "other")
+    ).alias("pair")
+    supported = (
+        left.lazy()
+        .join(right.lazy(), on=["customer", "bucket"], how="inner")
+        .filter(
+            (pl.col("item") != pl.col("other"))
+            & (pl.col("shifted") | (pl.col("item") < pl.col("other")))
+            & ((pl.col("day") - pl.col("other_day")).abs() <= config.window_days)
+        )
+        .select("customer", pair)
+        .unique()
+        .group_by("pair")
+        .agg(pl.len().alias("support"))
+        .filter(pl.col("support") >= config.min_support)
+        .select(
+            (pl.col("pair") // n_items).cast(pl.UInt32).alias("a"),
+            (pl.col("pair") % n_items).cast(pl.UInt32).alias("b"),
+            "support",
+        )
+    )
+    # Lift is symmetric, but each item keeps its own top list: count both directions.
+    directed = pl.concat(
+        [
+            supported.select(pl.col("a").alias("item"), pl.col("b").alias("other"), "support"),
+            supported.select(pl.col("b").alias("item"), pl.col("a").alias("other"), "support"),
+        ]
+    )
+    other_buyers = buyers.lazy().rename({"item": "other", "buyers": "other_buyers"})
+    ranked = (
+        directed.join(buyers.lazy(), on="item")
+        .join(other_buyers, on="other")
+        .with_columns(
+            (
+                pl.col("support").cast(pl.Float64)
+                * n_customers
+                / (pl.col("buyers").cast(pl.Float64) * pl.col("other_buyers"))
+            ).alias("lift")
+        )
+        .filter(pl.col("lift") >= config.min_lift)
+        .join(item_codes.lazy(), on="item")
+        .join(item_codes.lazy().rename({"item": "other", "item_id": "other_id"}), on="other")
+        .sort(["item_id", "lift", "support", "other_id"], descending=[False, True, True, False])
+        .group_by("item_id", maintain_order=True)
+        .head(config.max_per_item)
+        .collect()
+    )
+    by_item: dict[str, list[Complement]] = {}
+    for anchor, other, lift, support in ranked.select(
+        "item_id", "other_id", "lift", "support"
+    ).iter_rows():
+        by_item.setdefault(anchor, []).append(Complement(other, round(lift, 6), int(support)))
+    return LearnedComplements({anchor: tuple(found) for anchor, found in by_item.items()})

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from recsys.rules import CategoryBehaviour, already_bought
+from recsys.rules.already_bought import RESTOCK_REASON, restock_due
+
+from ._data import NOW, buy, cands, ctx, ids
+
+
+def test_bought_items_are_excluded() -> None:
+    history = [buy("novel", 400), buy("mount", 3)]
+    assert ids(already_bought(cands("novel", "mount", "cookbook"), ctx(history))) == ["cookbook"]
+
+
+def test_returned_items_stay_excluded() -> None:
+    history = [buy("novel", 10), buy("novel", 5, quantity=-1)]
+    assert ids(already_bought(cands("novel"), ctx(history))) == []
+
+
+def test_consumable_comes_back_exactly_after_its_interval() -> None:
+    # coffee capsules: consumable, 30 days (shipped override)
+    day_before = already_bought(cands("coffee"), ctx([buy("coffee", 29)]))
+    assert day_before == []
+    moment_before = already_bought(
+        cands("coffee"), ctx([buy("coffee", 30)], now=NOW - timedelta(seconds=1))
+    )
+    assert moment_before == []
+    on_time = already_bought(cands("coffee", "coffee-dark"), ctx([buy("coffee", 30)]))
+    assert ids(on_time) == ["coffee", "coffee-dark"]
+    assert on_time[0].reason == RESTOCK_REASON
+    assert on_time[1].reason is None
+
+
+def test_the_last_purchase_dates_the_restock() -> None:
+    history = [buy("coffee", 90), buy("coffee", 10)]
+    assert already_bought(cands("coffee"), ctx(history)) == []
+
+
+def test_learned_consumables_come_back_too() -> None:
+    learned = {
+        "books/cooking": CategoryBehaviour("books/cooking", "consumable", 50, 0.6, 20.0, 0.1, 20)
+    }
+    history = [buy("cookbook", 21)]
+    assert ids(already_bought(cands("cookbook"), ctx(history, behaviours=learned))) == ["cookbook"]
+
+
+def test_future_purchases_are_ignored() -> None:
+    assert ids(already_bought(cands("novel"), ctx([buy("novel", -1)]))) == ["novel"]
+
+
+def test_restock_due_boundary() -> None:
+    assert restock_due(NOW - timedelta(days=7), NOW, 7)
+    assert not restock_due(NOW - timedelta(days=7) + timedelta(microseconds=1), NOW, 7)

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from recsys.records import Item
+from recsys.rules import (
+    LearnedComplements,
+    RulesConfig,
+    complementary_categories,
+    complements_for,
+    is_complement,
+    learn_complements,
+    parse_rules,
+)
+from recsys.rules.config import LearnedComplementsConfig
+
+from ._data import CATALOG, SHIPPED
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+LEARNED = RulesConfig().complements.learned
+Row = tuple[str, str, int, datetime]
+
+
+def frame(rows: list[Row]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema=["customer_id", "item_id", "quantity", "purchased_at"], orient="row"
+    )
+
+
+def history() -> pl.DataFrame:
+    """40 customers: 20 buy a TV and a mount 5 days later, 5 only a mount; all buy bread."""
+    rows: list[Row] = []
+    for c in range(40):
+        day = START + timedelta(days=c * 3)
+        rows.append((f"c{c}", "bread", 1, day))
+        if c % 2 == 0:
+            rows.append((f"c{c}", "tv", 1, day))
+            rows.append((f"c{c}", "mount", 1, day + timedelta(days=5)))
+        elif c % 8 == 1:
+            rows.append((f"c{c}", "mount", 1, day))
+    return frame(rows)
+
+
+def test_pairs_are_ranked_by_lift_and_chance_pairs_dropped() -> None:
+    learned = learn_complements(history(), LEARNED)
+    tv = learned.for_item("tv")
+    assert [c.item_id for c in tv] == ["mount"]
+    # 20 co-buyers among 40 customers; 20 bought a TV and 25 a mount: lift 40*20/(20*25).
+    assert tv[0].support == 20
+    assert abs(tv[0].lift - 40 * 20 / (20 * 25)) < 1e-6
+    # Everyone buys bread, so bread goes with everything only by chance (lift 1).
+    assert learned.for_item("bread") == ()
+    assert [c.item_id for c in learned.for_item("mount")] == ["tv"]
+
+
+def test_window_limits_what_counts_as_bought_together() -> None:
+    same_day_only = LearnedComplementsConfig(window_days=0, min_lift=1.2)
+    assert learn_complements(history(), same_day_only).for_item("tv") == ()
+    four_days = LearnedComplementsConfig(window_days=4, min_lift=1.2)
+    assert learn_complements(history(), four_days).for_item("tv") == ()
+    five_days = LearnedComplementsConfig(window_days=5, min_lift=1.2)
+    assert [c.item_id for c in learn_complements(history(), five_days).for_item("tv")] == ["mount"]
+
+
+def test_pairs_straddling_bucket_edges_are_found_both_ways() -> None:
+    # window 3 -> buckets of 4 days; day 3 and day 5 sit in different buckets.
+    rows: list[Row] = []
+    for c in range(10):
+        rows.append((f"c{c}", "a", 1, START + timedelta(days=3)))
+        rows.append((f"c{c}", "b", 1, START + timedelta(days=5)))
+    for c in range(10, 30):
+        rows.append((f"c{c}", "z", 1, START))
+    config = LearnedComplementsConfig(window_days=3, min_support=10)
+    learned = learn_complements(frame(rows), config)
+    assert [c.item_id for c in learned.for_item("a")] == ["b"]
+    assert [c.item_id for c in learned.for_item("b")] == ["a"]
+
+
+def test_min_support_and_max_per_item() -> None:
+    rows: list[Row] = []
+    for c in range(6):
+        for item in ("anchor", "x1", "x2", "x3"):
+            rows.append((f"c{c}", item, 1, START))
+    for c in range(6, 20):
+        rows.append((f"c{c}", "other", 1, START))
+    learned = learn_complements(frame(rows), LearnedComplementsConfig(max_per_item=2))
+    assert [c.item_id for c in learned.for_item("anchor")] == ["x1", "x2"]
+    strict = learn_complements(frame(rows), LearnedComplementsConfig(min_support=7))
+    assert len(strict) == 0
+
+
+def test_returns_are_not_co_purchases() -> None:
+    rows: list[Row] = [(f"c{c}", "tv", 1, START) for c in range(10)]
+    rows += [(f"c{c}", "mount", -1, START) for c in range(10)]
+    rows += [(f"d{c}", "bread", 1, START) for c in range(10)]
+    assert len(learn_complements(frame(rows), LEARNED)) == 0
+
+
+def test_json_round_trip() -> None:
+    learned = learn_complements(history(), LEARNED)
+    assert LearnedComplements.from_dict(json.loads(json.dumps(learned.to_dict()))) == learned
+
+
+def test_category_map_is_hierarchical_on_slash_boundaries() -> None:
+    config = SHIPPED.complements
+    assert complementary_categories("electronics/tv/oled", config) == (
+        "electronics/tv-mounts",
+        "electronics/hdmi-cables",
+    )
+    assert complementary_categories("electronics/tv-mounts", config) == ()
+    assert complementary_categories(None, config) == ()
+    none = LearnedComplements()
+    oled = CATALOG["tv-55"]
+    assert is_complement(oled, CATALOG["mount"], none, config)
+    assert is_complement(oled, Item("m2", "Mount", "electronics/tv-mounts/ceiling"), none, config)
+    assert not is_complement(oled, CATALOG["tv-43"], none, config)
+    assert not is_complement(CATALOG["mount"], oled, none, config)
+
+
+def test_map_entries_at_several_levels_combine() -> None:
+    config = parse_rules(
+        {
+            "complements": {
+                "map": {"sports": ["care/first-aid"], "sports/bicycles": ["sports-x/locks"]}
+            }
+        }
+    ).complements
+    assert complementary_categories("sports/bicycles/city", config) == (
+        "sports-x/locks",
+        "care/first-aid",
+    )
+
+
+def test_complements_for_puts_learned_first_then_the_map_by_popularity() -> None:
+    learned = LearnedComplements.from_dict(
+        {
+            "tv-55": [
+                {"item_id": "novel", "lift": 3.0, "support": 5},
+                {"item_id": "gone", "lift": 9.0, "support": 5},
+            ]
+        }
+    )
+    result = complements_for(
+        ["tv-55", "tv-55", "unknown"],
+        CATALOG,
+        learned,
+        SHIPPED.complements,
+        popularity={"hdmi": 10.0, "mount": 2.0},
+    )
+    assert [c.item_id for c in result] == ["novel", "hdmi", "mount"]
+    assert all(c.source == "complement" for c in result)
+    assert result[0].reason == 'goes with TV 55" Zentro'
+    assert [c.score for c in result] == sorted((c.score for c in result), reverse=True)
+    assert len(complements_for(["tv-55"], CATALOG, learned, SHIPPED.complements, limit=1)) == 1
+    assert complements_for(["unknown"], CATALOG, learned, SHIPPED.complements) == []
