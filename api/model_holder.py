@@ -58,7 +58,11 @@ class ModelHolder:
             try:
                 loaded = load_model(self._models_dir, wanted)
                 model = ServingModel.from_parts(
-                    loaded.version, loaded.meta.model, loaded.recommender, loaded.extras
+                    loaded.version,
+                    loaded.meta.model,
+                    loaded.recommender,
+                    loaded.extras,
+                    trained_at=loaded.meta.created_at,
                 )
             except (ArtifactError, OSError, ValueError, KeyError) as exc:
                 self._refused = wanted

@@ -50,10 +50,17 @@ class ServingModel:
     behaviours: Mapping[str, CategoryBehaviour] = field(default_factory=dict)
     complements: LearnedComplements = field(default_factory=LearnedComplements)
     popular_pool: tuple[ScoredItem, ...] = ()
+    trained_at: datetime | None = None
 
     @classmethod
     def from_parts(
-        cls, version: str, name: str, recommender: Any, extras: Mapping[str, Any], pool: int = 200
+        cls,
+        version: str,
+        name: str,
+        recommender: Any,
+        extras: Mapping[str, Any],
+        pool: int = 200,
+        trained_at: datetime | None = None,
     ) -> ServingModel:
         behaviours = behaviours_from_dict(extras.get(CATEGORY_BEHAVIOUR_KEY) or {})
         complements = LearnedComplements.from_dict(extras.get(COMPLEMENTS_KEY) or {})
@@ -61,7 +68,7 @@ class ServingModel:
         top = max((abs(s.score) for s in popular), default=0.0) or 1.0
         # Popularity counts become (0, 1] so fillers read like the other scores.
         normalised = tuple(ScoredItem(s.item_id, s.score / top) for s in popular)
-        return cls(version, name, recommender, behaviours, complements, normalised)
+        return cls(version, name, recommender, behaviours, complements, normalised, trained_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +178,15 @@ def recommend_for_customer(
             )
     knows = data.customer_id is not None and model.recommender.knows(data.customer_id)
     if scored is None:
+        # A known customer is re-folded only with orders the model has not seen, since
+        # folding in costs far more than scoring.
+        fresh = (
+            [p.item_id for p in purchases if p.quantity > 0 and p.purchased_at > model.trained_at]
+            if knows and model.trained_at is not None
+            else history
+        )
         scored = (
-            model.recommender.recommend(data.customer_id, pool, history=history)
+            model.recommender.recommend(data.customer_id, pool, history=fresh)
             if data.customer_id is not None and (knows or history)
             else []
         )
