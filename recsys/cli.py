@@ -197,8 +197,8 @@ def _rules(settings: Settings) -> Any:
 @app.command()
 def train(
     model: Annotated[
-        str, typer.Option(help="als, bpr, item-knn, popular, repurchase or hybrid")
-    ] = "als",
+        str, typer.Option(help="hybrid (default), als, bpr, item-knn, popular or repurchase")
+    ] = "hybrid",
     factors: Annotated[int | None, typer.Option(min=1)] = None,
     iterations: Annotated[int | None, typer.Option(min=1)] = None,
     regularization: Annotated[float | None, typer.Option(min=0.0)] = None,

@@ -120,6 +120,13 @@ class Offer:
 
 
 def _offer_items(served: Sequence[Candidate], catalog: Mapping[str, Item]) -> tuple[OfferItem, ...]:
+    """Items with their catalog fields; scores rescaled so the best item of the list is 1.0.
+
+    Model, complement and popularity scores live on different scales; a template
+    only needs their order and relative strength within one list.
+    """
+    top = max((c.score for c in served), default=0.0)
+    scale = top if top > 0 else 1.0
     out = []
     for c in served:
         item = catalog[c.item_id]
@@ -131,7 +138,7 @@ def _offer_items(served: Sequence[Candidate], catalog: Mapping[str, Item]) -> tu
                 item.price,
                 item.url,
                 item.image_url,
-                float(c.score),
+                max(float(c.score) / scale, 0.0),
                 c.reason or "picked for you",
             )
         )
