@@ -10,11 +10,21 @@ popularity fallback serves them). Two targets:
 - `new`: only test items the customer never bought before the cut. Models
   rank with already-bought items excluded, as the rules layer would do for
   durables.
+
+Care (`training.care`): every model's top-K `all` list is checked for items a
+careful retailer would not show (a durable in its cooldown, out of stock, an
+already-bought non-consumable), counted per 1,000 lists from the history
+before the cut. The rules-on row (`<served>+rules`) passes the served model's
+candidate pool through `recsys.rules.run_pipeline` exactly as serving does,
+with category behaviour and complements learned on the train side; it is
+scored on both targets with the same list. Stock is the catalog's `in_stock`
+as it is now for every row: historical stock is unknown.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -27,6 +37,13 @@ from typing import Any
 
 import polars as pl
 
+from recsys.offers import CATEGORY_BEHAVIOUR_KEY, ServingModel
+from recsys.records import Item, Purchase
+from recsys.rules.candidates import RuleContext, candidates_from_scored
+from recsys.rules.categories import CategoryBehaviour, behaviours_from_dict
+from recsys.rules.config import RulesConfig, load_rules
+from recsys.rules.pipeline import run_pipeline
+from training.care import CareCounts, count_care_violations
 from training.errors import TrainingError
 from training.metrics import (
     average_precision_at_k,
@@ -37,13 +54,16 @@ from training.metrics import (
     precision_at_k,
     recall_at_k,
 )
-from training.train import Progress, fit_model, resolve_params
+from training.rules_learning import learn_rule_extras
+from training.train import DEFAULT_MODEL, Progress, fit_model, resolve_params
 
 __all__ = [
     "DEFAULT_EVAL_MODELS",
     "EvaluationReport",
     "ModelResult",
+    "RulesOnSummary",
     "Split",
+    "catalog_items",
     "evaluate",
     "time_split",
     "write_report",
@@ -51,6 +71,7 @@ __all__ = [
 
 DEFAULT_EVAL_MODELS = ("popular", "repurchase", "item-knn", "bpr", "als", "hybrid")
 TARGETS = ("all", "new")
+RULES_SUFFIX = "+rules"
 _METRICS: Mapping[str, Callable[[Any, Any, int], float]] = {
     "precision": precision_at_k,
     "recall": recall_at_k,
@@ -94,6 +115,42 @@ class ModelResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RulesOnSummary:
+    """The served model with the rules pipeline on, against the raw model.
+
+    recall_new_share: recall@k on new items of the rules-on row divided by the
+    raw served model's (None when the raw recall is 0). removed: rule name ->
+    candidates it dropped, summed over customers. fillers: served items that
+    came from the popular fillers, summed over customers.
+    """
+
+    served: str
+    row: str
+    k: int
+    pool: int
+    recall_new_raw: float
+    recall_new_rules: float
+    recall_new_share: float | None
+    removed: dict[str, int]
+    fillers: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "served": self.served,
+            "row": self.row,
+            "k": self.k,
+            "pool": self.pool,
+            f"recall_new@{self.k}_raw": self.recall_new_raw,
+            f"recall_new@{self.k}_rules": self.recall_new_rules,
+            "recall_new_share": self.recall_new_share,
+            "removed": self.removed,
+            "fillers": self.fillers,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class EvaluationReport:
     """All results of one evaluation run, serialisable to report.json."""
 
@@ -106,6 +163,8 @@ class EvaluationReport:
     train_customers: int
     catalog_items: int
     results: tuple[ModelResult, ...]
+    care: dict[str, CareCounts] = field(default_factory=dict)
+    rules: RulesOnSummary | None = None
 
     def result(self, model: str, target: str) -> ModelResult:
         for r in self.results:
@@ -134,6 +193,8 @@ class EvaluationReport:
                 }
                 for r in self.results
             ],
+            "care": {model: counts.to_json() for model, counts in self.care.items()},
+            "rules": self.rules.to_json() if self.rules is not None else None,
         }
 
 
@@ -192,6 +253,105 @@ def _score(
     return out
 
 
+def catalog_items(catalog: pl.DataFrame) -> dict[str, Item]:
+    """item_id -> `Item` from a catalog frame; columns named like Item's fields, others ignored.
+
+    A missing or null `in_stock` counts as in stock (the `Item` default).
+    """
+    names = [f.name for f in dataclasses.fields(Item) if f.name in catalog.columns]
+    items: dict[str, Item] = {}
+    for row in catalog.select(names).iter_rows(named=True):
+        if row.get("in_stock") is None:
+            row.pop("in_stock", None)
+        items[str(row["item_id"])] = Item(**row)
+    return items
+
+
+def _purchases_by_customer(
+    train: pl.DataFrame, customers: Sequence[str]
+) -> dict[str, list[Purchase]]:
+    """Each customer's train lines as `Purchase` records (what the store loads at serving)."""
+    price = pl.col("unit_price") if "unit_price" in train.columns else pl.lit(None, pl.Float64)
+    frame = train.filter(
+        pl.col("customer_id").is_in(pl.Series(list(customers), dtype=pl.String))
+    ).select(
+        "customer_id",
+        pl.col("order_id").cast(pl.String),
+        "item_id",
+        pl.col("quantity").cast(pl.Float64),
+        price.cast(pl.Float64).alias("unit_price"),
+        "purchased_at",
+    )
+    out: dict[str, list[Purchase]] = {}
+    for customer_id, order_id, item_id, quantity, unit_price, at in frame.iter_rows():
+        out.setdefault(customer_id, []).append(
+            Purchase(order_id, item_id, quantity, unit_price, at)
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _RulesInputs:
+    """What the care counts and the rules-on row need, learned on the train side."""
+
+    rules: RulesConfig
+    items: dict[str, Item]
+    extras: dict[str, Any]
+    behaviours: dict[str, CategoryBehaviour]
+
+
+def _rules_inputs(split: Split, catalog: pl.DataFrame, rules: RulesConfig) -> _RulesInputs:
+    frame = catalog
+    if "category" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias("category"))
+    extras: dict[str, Any] = dict(learn_rule_extras(split.train, frame, rules))
+    behaviours = behaviours_from_dict(extras.get(CATEGORY_BEHAVIOUR_KEY) or {})
+    return _RulesInputs(rules, catalog_items(catalog), extras, behaviours)
+
+
+def _rules_on_lists(
+    recommender: Any,
+    name: str,
+    users: Sequence[str],
+    split: Split,
+    inputs: _RulesInputs,
+    n: int,
+) -> tuple[dict[str, list[str]], dict[str, int], int]:
+    """Serve `users` as `recsys.offers` does, minus the contact policy: pool -> pipeline -> n.
+
+    Returns (lists, removals per rule summed, served fillers summed).
+    """
+    pool = inputs.rules.candidates.pool_size
+    model = ServingModel.from_parts(
+        "evaluation", name, recommender, inputs.extras, pool=pool, trained_at=split.cut
+    )
+    fillers = candidates_from_scored(model.popular_pool, source="popular")
+    scored = recommender.recommend_batch(list(users), pool)
+    history = _purchases_by_customer(split.train, users)
+    lists: dict[str, list[str]] = {}
+    removed: dict[str, int] = {}
+    n_fillers = 0
+    for customer_id in users:
+        ctx = RuleContext(
+            now=split.cut,
+            config=inputs.rules,
+            catalog=inputs.items,
+            purchases=history.get(customer_id, ()),
+            behaviours=model.behaviours,
+            complements=model.complements,
+            placement="newsletter",
+            customer_id=customer_id,
+        )
+        offer = run_pipeline(
+            candidates_from_scored(scored.get(customer_id, [])), ctx, limit=n, fillers=fillers
+        )
+        lists[customer_id] = offer.item_ids
+        n_fillers += offer.n_fillers
+        for rule, count in offer.removed.items():
+            removed[rule] = removed.get(rule, 0) + count
+    return lists, removed, n_fillers
+
+
 def evaluate(
     purchases: pl.DataFrame,
     catalog: pl.DataFrame | None = None,
@@ -205,25 +365,44 @@ def evaluate(
     out_dir: Path | None = None,
     progress: Progress | None = None,
     num_threads: int = 0,
+    served: str | None = DEFAULT_MODEL,
+    rules: RulesConfig | None = None,
 ) -> EvaluationReport:
     """Train each model on the data before the cut and score it on the holdout.
 
     `params` maps a model name to overrides of its training defaults. `ks` are
-    the cut-offs reported (k is always included). With `out_dir`, writes
-    `report.json` and `report.html` there.
+    the cut-offs reported (k is always included). With a non-empty `catalog`,
+    every model's top-k `all` lists get care-violation counts, and `served` (a
+    model of `models`; None: none) gets a rules-on row `<served>+rules` run
+    under `rules` (default: the shipped `rules.toml`). With `out_dir`, writes
+    `report.json` and `report.html` there. Raises TrainingError for an unknown
+    model or parameter, or a `served` model that is not evaluated.
     """
     ks = tuple(sorted({*ks, k}))
     for name in models:
         resolve_params(name, (params or {}).get(name))  # fail before any fitting
+    if served is not None and served not in models:
+        raise TrainingError(
+            f"served model {served!r} is not among the evaluated models ({', '.join(models)})"
+        )
     split = time_split(purchases, holdout_days, now)
     catalog_size = (
         catalog.height
         if catalog is not None and catalog.height
         else split.train["item_id"].n_unique()
     )
+    inputs = (
+        _rules_inputs(split, catalog, rules if rules is not None else load_rules(None))
+        if catalog is not None and catalog.height
+        else None
+    )
     users = sorted(split.truth_all)
+    new_users = sorted(split.truth_new)
     report = progress or (lambda _stage, _done, _total: None)
     results: list[ModelResult] = []
+    care: dict[str, CareCounts] = {}
+    summary: RulesOnSummary | None = None
+    n = max(ks)
     for step, name in enumerate(models):
         report(f"evaluating {name}", step, len(models))
         started = time.perf_counter()
@@ -237,11 +416,9 @@ def evaluate(
         )
         seconds = time.perf_counter() - started
         rec = fitted.recommender
-        n = max(ks)
         all_lists = {
             c: [s.item_id for s in items] for c, items in rec.recommend_batch(users, n).items()
         }
-        new_users = sorted(split.truth_new)
         new_lists = {
             c: [s.item_id for s in items]
             for c, items in rec.recommend_batch(new_users, n, exclude_seen=True).items()
@@ -256,6 +433,42 @@ def evaluate(
                     name, target, _score(truth, lists, ks, catalog_size), len(truth), seconds, used
                 )
             )
+        if inputs is None:
+            continue
+        care[name] = _care(all_lists, split, inputs, k)
+        if name != served:
+            continue
+        report(f"evaluating {name} with rules", step, len(models))
+        started = time.perf_counter()
+        ruled, removed, fillers = _rules_on_lists(rec, name, users, split, inputs, n)
+        rules_seconds = time.perf_counter() - started
+        row = f"{name}{RULES_SUFFIX}"
+        for target, truth in (("all", split.truth_all), ("new", split.truth_new)):
+            results.append(
+                ModelResult(
+                    row,
+                    target,
+                    _score(truth, ruled, ks, catalog_size),
+                    len(truth),
+                    seconds,
+                    {**used, "pool_size": inputs.rules.candidates.pool_size},
+                )
+            )
+        care[row] = _care(ruled, split, inputs, k)
+        raw = mean_metric(recall_at_k, split.truth_new, new_lists, k)
+        on = mean_metric(recall_at_k, split.truth_new, ruled, k)
+        summary = RulesOnSummary(
+            served=name,
+            row=row,
+            k=k,
+            pool=inputs.rules.candidates.pool_size,
+            recall_new_raw=raw,
+            recall_new_rules=on,
+            recall_new_share=on / raw if raw > 0 else None,
+            removed=removed,
+            fillers=fillers,
+            seconds=rules_seconds,
+        )
     report("done", len(models), len(models))
     result = EvaluationReport(
         cut=split.cut,
@@ -267,10 +480,26 @@ def evaluate(
         train_customers=split.train["customer_id"].n_unique(),
         catalog_items=catalog_size,
         results=tuple(results),
+        care=care,
+        rules=summary,
     )
     if out_dir is not None:
         write_report(result, out_dir)
     return result
+
+
+def _care(
+    lists: Mapping[str, Sequence[str]], split: Split, inputs: _RulesInputs, k: int
+) -> CareCounts:
+    return count_care_violations(
+        lists,
+        split.train,
+        inputs.items,
+        inputs.behaviours,
+        inputs.rules.categories,
+        split.cut,
+        k=k,
+    )
 
 
 # ---- report files -----------------------------------------------------------------------
@@ -343,6 +572,7 @@ def render_html(report: EvaluationReport) -> str:
             f"<h2>Target: {target} items</h2><table><tr><th>model</th>{head}"
             f"<th>train s</th><th>users</th></tr>{''.join(rows)}</table>"
         )
+    sections.append(_care_html(report))
     images = "".join(
         f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" '
         f'src="data:image/png;base64,{data}">'
@@ -360,3 +590,31 @@ def render_html(report: EvaluationReport) -> str:
         "customer had never bought (already-bought items excluded from the ranking).</p>"
         f"{''.join(sections)}{images}</body></html>"
     )
+
+
+def _care_html(report: EvaluationReport) -> str:
+    if not report.care:
+        return "<h2>Care violations</h2><p>Not counted: no catalog was given.</p>"
+    kinds = ("durable_in_cooldown", "out_of_stock", "reoffered", "total")
+    rows = []
+    for model, counts in report.care.items():
+        per = counts.per_1000()
+        cells = "".join(f"<td>{per[f'{kind}_per_1000']:.1f}</td>" for kind in kinds)
+        rows.append(f"<tr><th>{html.escape(model)}</th>{cells}<td>{counts.lists}</td></tr>")
+    head = "".join(f"<th>{kind} /1000</th>" for kind in kinds)
+    text = (
+        f"<h2>Care violations in the top-{report.k} all-items lists</h2>"
+        "<p>Per 1,000 lists, from the history before the cut. Stock is the catalog's "
+        "<code>in_stock</code> as it is now (historical stock is unknown).</p>"
+        f"<table><tr><th>model</th>{head}<th>lists</th></tr>{''.join(rows)}</table>"
+    )
+    if report.rules is not None:
+        r = report.rules
+        share = "n/a" if r.recall_new_share is None else f"{r.recall_new_share:.1%}"
+        removed = ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(r.removed.items()))
+        text += (
+            f"<p><b>{html.escape(r.row)}</b>: recall@{r.k} on new items "
+            f"{r.recall_new_rules:.4f} vs {r.recall_new_raw:.4f} raw = {share} "
+            f"(pool {r.pool}; removed: {removed or 'none'}; fillers served {r.fillers}).</p>"
+        )
+    return text
