@@ -275,17 +275,26 @@ def evaluate(
     ] = "popular,repurchase,item-knn,bpr,als,hybrid",
     out_dir: Annotated[Path | None, typer.Option("--out", help="report directory")] = None,
     threads: Annotated[int, typer.Option(help="implicit's threads (0 = all cores)")] = 0,
+    served: Annotated[
+        str | None,
+        typer.Option(help="model scored again with the rules on (default: hybrid if compared)"),
+    ] = None,
 ) -> None:
-    """Time-based holdout: compare the models and baselines; write report.json and report.html."""
+    """Time-based holdout: compare the models and baselines; write report.json and report.html.
+
+    Also counts care violations per 1,000 lists and adds a `<served>+rules` row.
+    """
     from recsys.store.catalog import catalog_frame
     from recsys.store.purchases import purchase_frame
     from training.errors import TrainingPipelineError
     from training.evaluate import evaluate as run_evaluation
 
     settings = _settings()
+    rules = _rules(settings)
     engine = _engine(settings)
     target = out_dir or settings.home / "reports" / _now().strftime("%Y-%m-%dT%H-%M-%S")
     names = [m.strip() for m in models.split(",") if m.strip()]
+    served_model = served or ("hybrid" if "hybrid" in names else None)
     with _progress(transient=True) as progress:
         task = progress.add_task("reading purchases", total=None)
         with engine.connect() as conn:
@@ -307,6 +316,8 @@ def evaluate(
                 out_dir=target,
                 progress=report,
                 num_threads=threads,
+                served=served_model,
+                rules=rules,
             )
         except (TrainingPipelineError, ValueError) as exc:
             raise _fail(str(exc)) from exc
@@ -332,6 +343,26 @@ def evaluate(
             rows,
         )
     )
+    if result.care:
+        kinds = ("durable_in_cooldown", "out_of_stock", "reoffered", "total")
+        care_rows = [
+            [model, counts.lists] + [f"{counts.per_1000()[f'{c}_per_1000']:.1f}" for c in kinds]
+            for model, counts in result.care.items()
+        ]
+        out.print(
+            _table(
+                f"care violations per 1,000 top-{k} lists (all items; stock as it is now)",
+                ["model", "lists", *kinds],
+                care_rows,
+            )
+        )
+    if result.rules is not None:
+        share = result.rules.recall_new_share
+        out.print(
+            f"{result.rules.row}: recall@{k} on new items {result.rules.recall_new_rules:.4f} "
+            f"vs {result.rules.recall_new_raw:.4f} raw"
+            + (f" ({share:.1%} of raw)" if share is not None else "")
+        )
     out.print(f"report: {target / 'report.json'} and {target / 'report.html'}")
 
 

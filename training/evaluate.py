@@ -273,7 +273,7 @@ def _purchases_by_customer(
     """Each customer's train lines as `Purchase` records (what the store loads at serving)."""
     price = pl.col("unit_price") if "unit_price" in train.columns else pl.lit(None, pl.Float64)
     frame = train.filter(
-        pl.col("customer_id").is_in(pl.Series(list(customers), dtype=pl.String))
+        pl.col("customer_id").is_in(pl.Series(list(customers), dtype=pl.String).implode())
     ).select(
         "customer_id",
         pl.col("order_id").cast(pl.String),

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from recsys.rules.config import parse_rules
 from training.errors import TrainingError
 from training.evaluate import evaluate, time_split
 
@@ -54,7 +55,7 @@ def test_evaluate_writes_reports(
         num_threads=1,
     )
     models = {"popular", "repurchase", "item-knn", "bpr", "als", "hybrid"}
-    assert {r.model for r in report.results} == models
+    assert {r.model for r in report.results} == models | {"hybrid+rules"}
     assert {r.target for r in report.results} == {"all", "new"}
     for r in report.results:
         assert r.users > 0
@@ -66,9 +67,13 @@ def test_evaluate_writes_reports(
         > report.result("popular", "all").metrics["ndcg@5"]
     )
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["k"] == 5 and len(saved["results"]) == 12
+    assert saved["k"] == 5 and len(saved["results"]) == 14
+    assert set(saved["care"]) == models | {"hybrid+rules"}
+    assert saved["care"]["hybrid+rules"]["total_per_1000"] == 0.0
+    assert saved["rules"]["served"] == "hybrid" and saved["rules"]["row"] == "hybrid+rules"
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2
+    assert "Care violations" in page and "hybrid+rules" in page
     assert "<script" not in page and "http" not in page.split("base64")[0]
     assert steps[-1] == "done"
 
@@ -76,3 +81,52 @@ def test_evaluate_writes_reports(
 def test_unknown_model_fails_before_fitting(purchases: pl.DataFrame, now: datetime) -> None:
     with pytest.raises(TrainingError, match="unknown model"):
         evaluate(purchases, None, models=("popular", "nope"), now=now)
+
+
+def test_care_counts_and_rules_on_row(
+    purchases: pl.DataFrame, catalog: pl.DataFrame, now: datetime
+) -> None:
+    # the most bought item goes out of stock; odd items are durable (an override)
+    top = purchases.group_by("item_id").agg(pl.len()).sort("len", descending=True)[0, "item_id"]
+    odd = pl.col("item_id").str.slice(1).cast(pl.Int64) % 2 == 1
+    catalog = catalog.with_columns(
+        pl.when(odd).then(pl.lit("home/durables")).otherwise(pl.col("category")).alias("category"),
+        (pl.col("item_id") != top).alias("in_stock"),
+    )
+    rules = parse_rules(
+        {"categories": {"overrides": {"home/durables": {"class": "durable", "cooldown_days": 90}}}}
+    )
+    report = evaluate(
+        purchases,
+        catalog,
+        holdout_days=30,
+        k=5,
+        ks=(5,),
+        now=now,
+        models=("popular", "repurchase", "als"),
+        params=FAST,
+        served="als",
+        rules=rules,
+        num_threads=1,
+    )
+    lists = len(time_split(purchases, 30, now).truth_all)
+    popular = report.care["popular"]
+    assert popular.lists == lists and popular.out_of_stock == lists  # the top item, every list
+    repurchase = report.care["repurchase"]
+    assert repurchase.durable_in_cooldown > 0 and repurchase.reoffered > 0
+    ruled = report.care["als+rules"]
+    assert ruled.total == 0 and ruled.slots == 5 * lists
+    assert {r.target for r in report.results if r.model == "als+rules"} == {"all", "new"}
+    assert report.rules is not None and report.rules.removed["eligibility"] > 0
+    share = report.rules.recall_new_share
+    raw = report.result("als", "new").metrics["recall@5"]
+    assert share is not None and share == pytest.approx(
+        report.result("als+rules", "new").metrics["recall@5"] / raw
+    )
+
+
+def test_served_must_be_evaluated(purchases: pl.DataFrame, now: datetime) -> None:
+    with pytest.raises(TrainingError, match="served model"):
+        evaluate(purchases, None, models=("popular",), now=now)
+    report = evaluate(purchases, None, models=("popular",), served=None, now=now)
+    assert report.care == {} and report.rules is None
