@@ -1,0 +1,116 @@
+"""Benchmark inputs: the UCI Online Retail file and generated demo retailers (cached)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from bench._common import DATA_DIR
+
+__all__ = [
+    "DEMO_SEED",
+    "UCI_MAP",
+    "UCI_PATH",
+    "demo_now",
+    "demo_retailer",
+    "uci_catalog_csv",
+    "uci_frame",
+    "uci_typed_lines",
+]
+
+UCI_PATH = Path("/work/shared/data/online_retail/online_retail.csv.gz")
+#: canonical column -> UCI column (the `--map` a user would pass).
+UCI_MAP: dict[str, str] = {
+    "order_id": "InvoiceNo",
+    "customer_id": "CustomerID",
+    "item_id": "StockCode",
+    "quantity": "Quantity",
+    "unit_price": "UnitPrice",
+    "purchased_at": "InvoiceDate",
+}
+UCI_CATALOG_MAP: dict[str, str] = {
+    "item_id": "StockCode",
+    "name": "Description",
+    "price": "UnitPrice",
+}
+DEMO_SEED = 7
+
+
+def uci_frame() -> pl.DataFrame:
+    """The UCI file as read by a user: every column text."""
+    return pl.read_csv(UCI_PATH, infer_schema_length=0)
+
+
+def uci_catalog_csv() -> Path:
+    """A catalog derived from the UCI file (StockCode, first Description, median positive price)."""
+    path = DATA_DIR / "uci_catalog.csv"
+    if path.exists():
+        return path
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    raw = uci_frame().with_columns(
+        pl.col("StockCode").str.strip_chars(),
+        pl.col("UnitPrice").cast(pl.Float64, strict=False),
+    )
+    catalog = (
+        raw.group_by("StockCode", maintain_order=True)
+        .agg(
+            pl.col("Description").drop_nulls().first(),
+            pl.col("UnitPrice").filter(pl.col("UnitPrice") > 0).median(),
+        )
+        .sort("StockCode")
+    )
+    tmp = path.with_suffix(".partial")
+    catalog.write_csv(tmp, float_precision=2)
+    tmp.replace(path)
+    return path
+
+
+def uci_typed_lines(item_ids: set[str]) -> pl.DataFrame:
+    """The UCI lines a store accepts, typed: what a raw bulk load gets pre-parsed.
+
+    Kept: a customer, a non-zero numeric quantity, an item of the catalog (`item_ids`).
+    Columns: order_id, customer_id, item_id, quantity, unit_price, purchased_at.
+    """
+    raw = uci_frame()
+    text = {
+        canon: pl.col(src).str.strip_chars().replace("", None) for canon, src in UCI_MAP.items()
+    }
+    typed = raw.select(
+        text["order_id"].alias("order_id"),
+        text["customer_id"].alias("customer_id"),
+        text["item_id"].alias("item_id"),
+        text["quantity"].cast(pl.Float64, strict=False).alias("quantity"),
+        text["unit_price"].cast(pl.Float64, strict=False).alias("unit_price"),
+        text["purchased_at"]
+        .str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us")
+        .alias("purchased_at"),
+    )
+    return typed.filter(
+        pl.col("order_id").is_not_null()
+        & pl.col("customer_id").is_not_null()
+        & pl.col("purchased_at").is_not_null()
+        & pl.col("quantity").is_not_null()
+        & (pl.col("quantity") != 0)
+        & (pl.col("unit_price").is_null() | (pl.col("unit_price") >= 0))
+        & pl.col("item_id").is_in(pl.Series(sorted(item_ids), dtype=pl.Utf8).implode())
+    )
+
+
+def demo_retailer(customers: int, items: int, seed: int = DEMO_SEED) -> tuple[Path, int]:
+    """Generate (once) a demo retailer; returns its directory and number of transaction lines."""
+    from recsys.data.demo import generate_demo
+
+    out = DATA_DIR / f"demo-{customers}x{items}-s{seed}"
+    stamp = out / "lines.txt"
+    if stamp.exists():
+        return out, int(stamp.read_text(encoding="utf-8"))
+    summary = generate_demo(out, customers=customers, items=items, seed=seed)
+    stamp.write_text(str(summary.lines), encoding="utf-8")
+    return out, summary.lines
+
+
+def demo_now() -> datetime:
+    """Reference time for the demo retailer (the day after its default `end`)."""
+    return datetime(2026, 11, 21)

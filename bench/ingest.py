@@ -1,0 +1,181 @@
+"""`ingest`: UCI Online Retail transactions through `ingest_file` vs a raw bulk load.
+
+Candidate: `recsys.ingest.ingest_file` of the gzip CSV (read, map, validate, merge,
+upsert customers/orders/order_lines, rejects file) into a fresh store whose catalog
+was loaded first (not timed). Baseline, same run, same database: the accepted rows,
+pre-parsed into Python tuples (parsing not timed), bulk-loaded into a plain table of
+the same columns in one transaction: SQLite `executemany` of an INSERT, PostgreSQL
+`COPY ... FROM STDIN` with psycopg 3 `write_row`. Ratio = raw seconds / our seconds
+(1.0 = as fast as the raw load); goal >= 0.5.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, select
+
+from bench._common import Baseline, Row, timed
+from bench._data import UCI_CATALOG_MAP, UCI_MAP, UCI_PATH, uci_catalog_csv, uci_typed_lines
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+GOAL = ">= 0.5"
+COLUMNS = ("order_id", "customer_id", "item_id", "quantity", "unit_price", "purchased_at")
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _column_map(pairs: dict[str, str]) -> Any:
+    from recsys.ingest.mapping import ColumnMap
+
+    return ColumnMap({canon: (src,) for canon, src in pairs.items()})
+
+
+def _load_catalog(engine: Engine, rejects: Path) -> set[str]:
+    from recsys.ingest.loader import ingest_file
+    from recsys.store.tables import items
+
+    ingest_file(engine, "catalog", uci_catalog_csv(), _column_map(UCI_CATALOG_MAP),
+                rejects_dir=rejects)
+    with engine.connect() as conn:
+        return set(conn.execute(select(items.c.item_id)).scalars())
+
+
+def _ours(engine: Engine, rejects: Path) -> tuple[float, int, int]:
+    """Seconds, lines read, lines accepted."""
+    from recsys.ingest.loader import ingest_file
+
+    with timed() as t:
+        summary = ingest_file(engine, "transactions", UCI_PATH, _column_map(UCI_MAP),
+                              rejects_dir=rejects)
+    return t[0], summary.read, summary.accepted
+
+
+def _raw_sqlite(path: Path, rows: list[tuple[Any, ...]]) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(
+            "CREATE TABLE raw_lines (order_id TEXT NOT NULL, customer_id TEXT NOT NULL, "
+            "item_id TEXT NOT NULL, quantity REAL NOT NULL, unit_price REAL, "
+            "purchased_at TEXT NOT NULL)"
+        )
+        sql = f"INSERT INTO raw_lines ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
+        with timed() as t:
+            conn.execute("BEGIN")
+            conn.executemany(sql, rows)
+            conn.execute("COMMIT")
+        return t[0]
+    finally:
+        conn.close()
+
+
+def _raw_postgres(schema: str, rows: list[tuple[Any, ...]]) -> float:
+    import psycopg
+
+    with psycopg.connect(PG_URL, options=f"-csearch_path={schema}") as conn:
+        conn.execute(
+            "CREATE TABLE raw_lines (order_id text NOT NULL, customer_id text NOT NULL, "
+            "item_id text NOT NULL, quantity double precision NOT NULL, "
+            "unit_price double precision, purchased_at timestamp NOT NULL)"
+        )
+        conn.commit()
+        with timed() as t:
+            with conn.cursor() as cur, cur.copy(
+                f"COPY raw_lines ({', '.join(COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+        return t[0]
+
+
+def _rows(lines: pl.DataFrame, sqlite: bool) -> list[tuple[Any, ...]]:
+    if sqlite:  # the text layout the store writes to SQLite
+        lines = lines.with_columns(pl.col("purchased_at").dt.strftime(_SQLITE_TIME))
+    return lines.rows()
+
+
+def _row(backend: str, ours: float, raw: float, read: int, accepted: int, raw_name: str) -> Row:
+    return Row(
+        bench="ingest",
+        case=f"UCI transactions -> {backend}",
+        baseline=Baseline(raw_name, accepted / raw),
+        candidate=accepted / ours,
+        ratio=raw / ours,
+        unit="rows/s",
+        ratio_is="raw s / our s",
+        goal=GOAL,
+        notes=(
+            f"UCI Online Retail (no seed): {read:,} lines read ({read / ours:,.0f}/s), "
+            f"{accepted:,} accepted = rows of both; ours {ours:.1f}s, raw {raw:.1f}s"
+        ),
+        extra={"our_seconds": ours, "raw_seconds": raw, "read": read, "accepted": accepted},
+    )
+
+
+def bench_sqlite(tmp: Path) -> Row:
+    from recsys.store.engine import create_store_engine, migrate
+
+    engine = create_store_engine(f"sqlite:///{tmp / 'ours.db'}")
+    try:
+        migrate(engine)
+        item_ids = _load_catalog(engine, tmp / "rejects")
+        rows = _rows(uci_typed_lines(item_ids), sqlite=True)
+        raw = _raw_sqlite(tmp / "raw.db", rows)
+        ours, read, accepted = _ours(engine, tmp / "rejects")
+    finally:
+        engine.dispose()
+    _check_same_count(accepted, len(rows))
+    return _row("SQLite", ours, raw, read, accepted, "executemany INSERT")
+
+
+def bench_postgres(tmp: Path) -> Row:
+    import psycopg
+
+    from recsys.store.engine import create_store_engine, migrate
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    engine = create_store_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    try:
+        migrate(engine)
+        item_ids = _load_catalog(engine, tmp / "rejects")
+        rows = _rows(uci_typed_lines(item_ids), sqlite=False)
+        raw = _raw_postgres(schema, rows)
+        ours, read, accepted = _ours(engine, tmp / "rejects")
+    finally:
+        engine.dispose()
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    _check_same_count(accepted, len(rows))
+    return _row("PostgreSQL", ours, raw, read, accepted, "COPY write_row")
+
+
+def _check_same_count(accepted: int, raw_rows: int) -> None:
+    if accepted != raw_rows:  # the baseline would load other rows than we do
+        raise RuntimeError(f"ingest accepted {accepted:,} lines but the raw load has {raw_rows:,}")
+
+
+def run(full: bool) -> list[Row]:
+    """Both backends; `full` changes nothing (the UCI file is the size)."""
+    del full
+    rows: list[Row] = []
+    cases: list[Callable[[Path], Row]] = [bench_sqlite, bench_postgres]
+    for case in cases:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+        try:
+            rows.append(case(tmp))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+

@@ -1,0 +1,233 @@
+"""`train`: our ALS training path vs implicit's raw `AlternatingLeastSquares.fit`.
+
+Candidate: `training.train.fit_model(purchases, catalog, model="als")` with the
+project defaults (`DEFAULT_PARAMS["als"]`): purchases frame -> confidence matrix
+(log quantity, 90-day half-life, BM25) -> fit. A second case adds `train_model`'s
+save and load-back of the artifact. Baseline, same run: `implicit.cpu.als.
+AlternatingLeastSquares(...)` with the same factors/regularization/alpha/iterations/
+random_state and threads, `.fit` on the very CSR our path built (BLAS pinned to one
+thread, as implicit recommends). Ratio = our seconds / raw seconds; goal <= 1.2.
+Repeats are interleaved and the best of each is kept.
+
+Data: UCI Online Retail via `training.online_retail.load_online_retail` (default);
+with `--full` also the generated 1M customers x 100k items retailer (~24M lines,
+purchases frame read straight from its CSV with polars, no store), run in a child
+process that also reports its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bench._common import Baseline, Row, emit_child_result, peak_rss_mib, run_child
+
+GOAL = "<= 1.2"
+FULL_CUSTOMERS = 1_000_000
+FULL_ITEMS = 100_000
+
+
+def _raw_fit(csr: Any, model_params: dict[str, Any], num_threads: int) -> float:
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = AlternatingLeastSquares(
+            factors=int(model_params["factors"]),
+            regularization=float(model_params["regularization"]),
+            alpha=float(model_params["alpha"]),
+            iterations=int(model_params["iterations"]),
+            random_state=int(model_params["random_state"]),
+            num_threads=num_threads,
+        )
+        started = time.perf_counter()
+        model.fit(csr, show_progress=False)
+        return time.perf_counter() - started
+
+
+def _ours(
+    purchases: pl.DataFrame, catalog: pl.DataFrame | None, now: datetime
+) -> tuple[float, Any]:
+    from training.train import fit_model
+
+    started = time.perf_counter()
+    fitted = fit_model(purchases, catalog, model="als", now=now)
+    return time.perf_counter() - started, fitted
+
+
+def compare(
+    purchases: pl.DataFrame, catalog: pl.DataFrame | None, now: datetime, repeats: int
+) -> dict[str, Any]:
+    """Interleaved repeats of our fit_model and the raw fit; best seconds of each."""
+    ours_best = raw_best = float("inf")
+    fitted: Any = None
+    matrix_s = fit_s = 0.0
+    for _ in range(repeats):
+        seconds, fitted = _ours(purchases, catalog, now)
+        if seconds < ours_best:
+            ours_best = seconds
+            matrix_s, fit_s = fitted.timings["matrix"], fitted.timings["fit"]
+        params = fitted.recommender.params
+        raw_best = min(raw_best, _raw_fit(fitted.interactions.matrix, params, 0))
+    users, items = fitted.interactions.shape
+    return {
+        "ours": ours_best,
+        "raw": raw_best,
+        "matrix": matrix_s,
+        "fit": fit_s,
+        "users": users,
+        "items": items,
+        "nnz": fitted.interactions.nnz,
+        "lines": purchases.height,
+        "params": dict(fitted.recommender.params),
+    }
+
+
+def _train_model_seconds(
+    purchases: pl.DataFrame, catalog: pl.DataFrame | None, now: datetime
+) -> float:
+    from training.train import train_model
+
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        started = time.perf_counter()
+        train_model(purchases, catalog, model="als", now=now, models_dir=Path(tmp))
+        return time.perf_counter() - started
+
+
+def _row(case: str, res: dict[str, Any], ours: float, notes: str) -> Row:
+    return Row(
+        bench="train",
+        case=case,
+        baseline=Baseline("implicit ALS .fit", res["raw"]),
+        candidate=ours,
+        ratio=ours / res["raw"],
+        unit="s",
+        ratio_is="our s / raw s",
+        goal=GOAL,
+        notes=notes,
+        extra=res,
+    )
+
+
+def _size(res: dict[str, Any]) -> str:
+    return (
+        f"{res['lines']:,} lines -> {res['users']:,} x {res['items']:,}, nnz {res['nnz']:,}; "
+        f"factors {res['params']['factors']}, {res['params']['iterations']} it, "
+        f"random_state {res['params']['random_state']}"
+    )
+
+
+def bench_uci(repeats: int = 3) -> list[Row]:
+    from bench._data import UCI_PATH
+    from training.online_retail import load_online_retail
+
+    purchases, catalog = load_online_retail(UCI_PATH)
+    last = purchases.get_column("purchased_at").max()
+    assert isinstance(last, datetime)
+    now = last + timedelta(days=1)
+    res = compare(purchases, catalog, now, repeats)
+    train_s = min(_train_model_seconds(purchases, catalog, now) for _ in range(2))
+    split = f"matrix {res['matrix']:.2f}s + fit {res['fit']:.2f}s"
+    return [
+        _row("als fit_model, UCI Online Retail", res, res["ours"],
+             f"{_size(res)}; {split}; best of {repeats}"),
+        _row("als train_model (+save, load-back), UCI", res, train_s,
+             f"same data; best of 2; raw fit best of {repeats}"),
+    ]
+
+
+def _demo_purchases(demo_dir: Path) -> pl.DataFrame:
+    """The purchases frame straight from the demo CSV (no store)."""
+    frame = pl.read_csv(
+        demo_dir / "transactions.csv.gz",
+        schema_overrides={
+            "order_id": pl.Utf8, "customer_id": pl.Utf8, "item_id": pl.Utf8,
+            "quantity": pl.Float64, "unit_price": pl.Float64, "purchased_at": pl.Utf8,
+        },
+    )
+    return frame.with_columns(
+        pl.col("purchased_at").str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us")
+    )
+
+
+def _child(demo_dir: Path) -> None:
+    from bench._data import demo_now
+
+    started = time.perf_counter()
+    purchases = _demo_purchases(demo_dir)
+    read_s = time.perf_counter() - started
+    rss_frame = peak_rss_mib()
+    seconds, fitted = _ours(purchases, None, demo_now())
+    rss_ours = peak_rss_mib()
+    raw = _raw_fit(fitted.interactions.matrix, fitted.recommender.params, 0)
+    users, items = fitted.interactions.shape
+    emit_child_result(
+        {
+            "ours": seconds,
+            "raw": raw,
+            "matrix": fitted.timings["matrix"],
+            "fit": fitted.timings["fit"],
+            "users": users,
+            "items": items,
+            "nnz": fitted.interactions.nnz,
+            "lines": purchases.height,
+            "params": dict(fitted.recommender.params),
+            "read_seconds": read_s,
+            "rss_after_frame_mib": rss_frame,
+            "rss_after_ours_mib": rss_ours,
+            "rss_peak_mib": peak_rss_mib(),
+        }
+    )
+
+
+def bench_full() -> list[Row]:
+    from bench._data import demo_retailer
+
+    demo_dir, _ = demo_retailer(FULL_CUSTOMERS, FULL_ITEMS)
+    res = run_child("bench.train", ["--child", "--demo", str(demo_dir)])
+    split = f"matrix {res['matrix']:.1f}s + fit {res['fit']:.1f}s"
+    rss = (
+        f"peak RSS {res['rss_after_frame_mib']:,.0f} MiB after reading the frame, "
+        f"{res['rss_after_ours_mib']:,.0f} MiB after our training"
+    )
+    return [
+        _row("als fit_model, demo 1M x 100k", res, res["ours"],
+             f"{_size(res)}; seed 7; {split}; 1 run; {rss}"),
+        Row(
+            bench="train",
+            case="peak RSS of training, demo 1M x 100k",
+            baseline=Baseline("RSS after reading the frame", res["rss_after_frame_mib"]),
+            candidate=res["rss_after_ours_mib"],
+            ratio=res["rss_after_ours_mib"] / res["rss_after_frame_mib"],
+            unit="MiB",
+            ratio_is="peak / frame only",
+            notes=f"child process, VmHWM; purchases frame read in {res['read_seconds']:.0f}s",
+            extra=res,
+        ),
+    ]
+
+
+def run(full: bool) -> list[Row]:
+    rows = bench_uci()
+    if full:
+        rows.extend(bench_full())
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--demo", type=Path, required=True)
+    args = parser.parse_args(argv)
+    _child(args.demo)
+
+
+if __name__ == "__main__":
+    main()
