@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 import structlog
@@ -52,40 +52,45 @@ class IngestSummary:
         return self.reasons.most_common(n)
 
 
-def _reason_kind(reason: str) -> str:
-    """Group reasons for the summary by dropping quoted values.
-
-    `item_id 'X' is not in the catalog` -> `item_id is not in the catalog`.
-    """
-    parts = reason.split("'")
-    return "".join(parts[0::2]).replace("  ", " ").strip(" :")
-
-
 class _RejectsFile:
     """Rejected rows with their line, reason and the values as read; created on first reject."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._handle: object | None = None
-        self._writer: csv.DictWriter[str] | None = None
+        self._handle: IO[bytes] | None = None
 
     def write(self, rejects: pl.DataFrame, raw: pl.DataFrame) -> None:
         if rejects.height == 0:
             return
         rows = rejects.join(raw, on=LINE, how="left").rename({LINE: "line", REASON: "reason"})
-        if self._writer is None:
+        header = self._handle is None
+        if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self.path.open("w", newline="", encoding="utf-8")
-            self._handle = handle
-            self._writer = csv.DictWriter(handle, fieldnames=rows.columns, extrasaction="ignore")
-            self._writer.writeheader()
-        self._writer.writerows(rows.iter_rows(named=True))
+            self._handle = self.path.open("wb")
+        rows.write_csv(self._handle, include_header=header)
 
     def close(self, keep: bool) -> None:
         if self._handle is not None:
-            self._handle.close()  # type: ignore[attr-defined]
+            self._handle.close()
         if not keep and self.path.exists():
             self.path.unlink()
+
+
+def _count_reasons(rejects: pl.DataFrame, counter: Counter[str]) -> None:
+    """Group reasons for the summary by dropping quoted values.
+
+    `item_id 'X' is not in the catalog` -> `item_id is not in the catalog`.
+    """
+    if rejects.height == 0:
+        return
+    kinds = rejects.select(
+        pl.col(REASON)
+        .str.replace_all(r"'[^']*'", "")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars(" :")
+        .alias("kind")
+    )["kind"].value_counts()
+    counter.update(dict(zip(kinds["kind"].to_list(), kinds["count"].to_list(), strict=True)))
 
 
 def _count(conn: Connection, table: object) -> int:
@@ -247,7 +252,7 @@ def ingest_file(
                 else:
                     rejects = _process_entity(raw, kind, writer, summary)
                 summary.rejected += rejects.height
-                summary.reasons.update(_reason_kind(r) for r in rejects[REASON].to_list())
+                _count_reasons(rejects, summary.reasons)
                 rejects_file.write(rejects, raw)
                 log.debug("ingest_batch_written", kind=kind, rows_read=summary.read)
                 if progress is not None:

@@ -67,7 +67,8 @@ order_lines = Table(
     # later load of the same key replaces it (so loading twice changes nothing).
     Column("load_id", String, nullable=False),
     PrimaryKeyConstraint("order_id", "item_id", name="pk_order_lines"),
-    Index("ix_order_lines_item_id", "item_id"),
+    # SQLite: the primary key is the table (no separate rowid tree to maintain on load).
+    sqlite_with_rowid=False,
 )
 
 contact_log = Table(

@@ -52,8 +52,8 @@ def upgrade() -> None:
         sa.Column("unit_price", sa.Float),
         sa.Column("load_id", sa.String, nullable=False),
         sa.PrimaryKeyConstraint("order_id", "item_id", name="pk_order_lines"),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_order_lines_item_id", "order_lines", ["item_id"])
     op.create_table(
         "contact_log",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
