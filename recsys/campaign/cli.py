@@ -1,0 +1,154 @@
+"""`recsys campaign {anniversary,birthday}`: a Typer sub-app that `recsys.cli` registers.
+
+Thin like the other commands: parse, build settings, load model/rules/catalog,
+call `run_campaign`, print the summary to stderr (stdout may carry the offers).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from recsys.store.campaigns import Occasion
+
+campaign_app = typer.Typer(
+    help="Write the day's anniversary or birthday offers (JSON Lines).", no_args_is_help=True
+)
+console = Console(stderr=True)
+
+DateOption = Annotated[str, typer.Option("--date", help="the campaign day, YYYY-MM-DD")]
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", help="JSON Lines file, appended to (default: stdout)", dir_okay=False),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="write the offers but record nothing, issue no voucher")
+]
+LimitOption = Annotated[int, typer.Option("--limit-items", min=1, max=50, help="items per offer")]
+BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="customers per batch")]
+
+
+@campaign_app.command()
+def anniversary(
+    day: DateOption,
+    out: OutOption = None,
+    dry_run: DryRunOption = False,
+    limit_items: LimitOption = 4,
+    batch_size: BatchOption = 500,
+) -> None:
+    """Offers for customers whose membership anniversary is --date."""
+    _run("anniversary", day, out, dry_run, limit_items, batch_size)
+
+
+@campaign_app.command()
+def birthday(
+    day: DateOption,
+    out: OutOption = None,
+    dry_run: DryRunOption = False,
+    limit_items: LimitOption = 4,
+    batch_size: BatchOption = 500,
+) -> None:
+    """Offers for customers whose birthday is --date."""
+    _run("birthday", day, out, dry_run, limit_items, batch_size)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise _fail(f"--date {value!r} is not a date (YYYY-MM-DD)", 2) from exc
+
+
+def _run(
+    occasion: Occasion, value: str, out: Path | None, dry_run: bool, limit_items: int,
+    batch_size: int,
+) -> None:
+    from recsys.campaign.job import CampaignError, run_campaign
+    from recsys.campaign.output import open_output
+    from recsys.logs import configure_logging
+    from recsys.settings import Settings
+
+    day = _parse_day(value)
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    # Everything that can fail up front is checked before the first batch is recorded.
+    try:
+        with open_output(out) as stream:
+            engine, model, rules, catalog = _load(settings)
+            with _progress() as progress:
+                task = progress.add_task(f"{occasion} {day.isoformat()}", total=None)
+
+                def report(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                summary = run_campaign(
+                    engine, model, rules, catalog,
+                    occasion=occasion, day=day, out=stream,
+                    journal_dir=settings.home / "campaigns",
+                    out_path=out, dry_run=dry_run, limit_items=limit_items,
+                    valid_days=settings.voucher_valid_days, batch_size=batch_size,
+                    progress=report,
+                )
+    except CampaignError as exc:
+        raise _fail(str(exc), 1) from exc
+    skipped = ", ".join(f"{reason} {count:,}" for reason, count in summary.skipped.items())
+    console.print(
+        f"{occasion} {day.isoformat()}{' (dry run)' if dry_run else ''}: "
+        f"selected {summary.selected:,}  written {summary.written:,}  "
+        f"recovered {summary.recovered:,}  skipped: {skipped}  "
+        f"elapsed {summary.elapsed_s:.2f}s"
+    )
+
+
+def _load(settings: Any) -> tuple[Any, Any, Any, Any]:
+    """Store, current model, rules and catalog; a clear error (exit 1) for each failure."""
+    from recsys.offers import ServingModel
+    from recsys.rules.config import RulesConfigError, load_rules
+    from recsys.store.catalog import load_items
+    from recsys.store.engine import create_store_engine, migrate
+    from training.artifacts import load_model
+    from training.errors import ArtifactError
+
+    try:
+        rules = load_rules(settings.rules_path)
+    except RulesConfigError as exc:
+        raise _fail(str(exc), 1) from exc
+    engine = create_store_engine(settings.database_url)
+    try:
+        migrate(engine)
+    except Exception as exc:  # the driver's errors vary; the message is what matters
+        url = engine.url.render_as_string(hide_password=True)
+        raise _fail(f"cannot open the store {url}: {exc}", 1) from exc
+    try:
+        loaded = load_model(settings.models_dir)
+    except (ArtifactError, OSError) as exc:
+        raise _fail(f"{exc}; run `recsys train` first", 1) from exc
+    model = ServingModel.from_parts(
+        loaded.version, loaded.meta.model, loaded.recommender, loaded.extras
+    )
+    with engine.connect() as conn:
+        catalog = load_items(conn)
+    return engine, model, rules, catalog
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("customers"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )

@@ -1,0 +1,282 @@
+"""The anniversary / birthday campaign: one voucher and personalized items per due customer.
+
+Per batch of customers: load purchases and contact histories, score everyone
+with one batched model call, run the same rules as the API's marketing
+placements, then record contact log + vouchers in one transaction and append
+the lines to the output. See `recsys.campaign.journal` and docs/campaign.md
+for why that order, plus the journal, makes a killed job resumable without
+duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from recsys.campaign.codes import voucher_code
+from recsys.campaign.journal import Journal, recover, write_lines
+from recsys.offers import CustomerData, ServingModel, recommend_for_customer
+from recsys.records import Item
+from recsys.rules.config import RulesConfig
+from recsys.rules.occasions import years_of_membership
+from recsys.rules.tiers import loyalty_status, voucher_percent
+from recsys.store.campaigns import (
+    DueCustomer,
+    IssuedOffer,
+    Occasion,
+    count_customers,
+    due_customers,
+    record_offers,
+    sent_codes,
+)
+from recsys.store.contacts import contact_histories
+from recsys.store.purchases import purchases_for
+
+log = structlog.get_logger(__name__)
+
+OCCASIONS: tuple[Occasion, ...] = ("anniversary", "birthday")
+#: Why a due customer got no offer, in the order they are checked.
+SKIP_REASONS = ("already_sent", "no_email", "opted_out", "cap_reached")
+#: Hour (UTC) of the campaign day used as `now` when none is given: the contact
+#: cap and the loyalty window are evaluated at the moment the mails go out.
+SEND_HOUR_UTC = 9
+# A voucher code collision needs ~2^28 codes issued; retrying a few times is plenty.
+_CODE_ATTEMPTS = 3
+
+Progress = Callable[[int, int], None]
+
+
+class CampaignError(Exception):
+    """The campaign cannot run (empty store, bad arguments); nothing was recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSummary:
+    """What a run did. `written` counts new offers; `recovered` lines finished for a killed run."""
+
+    occasion: Occasion
+    day: date
+    dry_run: bool
+    selected: int
+    written: int
+    recovered: int
+    skipped: Mapping[str, int]
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "occasion": self.occasion,
+            "date": self.day.isoformat(),
+            "dry_run": self.dry_run,
+            "selected": self.selected,
+            "written": self.written,
+            "recovered": self.recovered,
+            "skipped": dict(self.skipped),
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """An offer before the store has accepted it: the record and its output line."""
+
+    offer: IssuedOffer
+    line: dict[str, Any]
+
+    def with_code(self, code: str) -> _Draft:
+        voucher = {**self.line["voucher"], "code": code}
+        return _Draft(replace(self.offer, code=code), {**self.line, "voucher": voucher})
+
+
+def default_now(day: date) -> datetime:
+    """The campaign's instant: `day` at SEND_HOUR_UTC, naive UTC."""
+    return datetime(day.year, day.month, day.day, SEND_HOUR_UTC)
+
+
+def run_campaign(
+    engine: Engine,
+    model: ServingModel,
+    rules: RulesConfig,
+    catalog: Mapping[str, Item],
+    *,
+    occasion: Occasion,
+    day: date,
+    out: TextIO,
+    journal_dir: Path | None,
+    out_path: Path | None = None,
+    dry_run: bool = False,
+    limit_items: int = 4,
+    valid_days: int = 30,
+    batch_size: int = 500,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> CampaignSummary:
+    """Write one offer line per due customer of `day` to `out` and record it in the store.
+
+    `journal_dir` holds the crash journal (None: no journal, so a killed run
+    may lose the lines of the batch in flight, though never duplicate them).
+    `out_path` names the file behind `out`, so a later recovery can tell which
+    lines reached it. `now` (naive UTC) defaults to `default_now(day)`; it is
+    the contact instant recorded and the `now` of the contact cap and tiers.
+    `progress(done, total)` is called after each batch. Dry runs write lines
+    with `DRYRUN-` codes and record nothing. Raises CampaignError before
+    touching anything when the store has no customers or no catalog.
+    """
+    started = time.perf_counter()
+    if occasion not in OCCASIONS:
+        raise CampaignError(f"unknown occasion {occasion!r}; choose from {', '.join(OCCASIONS)}")
+    if limit_items < 1 or batch_size < 1 or valid_days < 1:
+        raise CampaignError("limit_items, batch_size and valid_days must be at least 1")
+    if not catalog:
+        raise CampaignError("the catalog is empty; run `recsys ingest catalog` first")
+    with engine.connect() as conn:
+        if count_customers(conn) == 0:
+            raise CampaignError("the store has no customers; run `recsys ingest customers` first")
+        due = due_customers(conn, occasion, day)
+    instant = now if now is not None else default_now(day)
+    log.info("campaign_started", occasion=occasion, date=day.isoformat(), selected=len(due),
+             dry_run=dry_run, model_version=model.version)
+
+    # Finish what a killed run committed but did not write, before new work.
+    recovered = 0
+    if not dry_run and journal_dir is not None:
+        recovered = recover(journal_dir, engine, occasion, day, out)
+
+    skipped: Counter[str] = Counter({reason: 0 for reason in SKIP_REASONS})
+    written = 0
+    journal = (
+        Journal.create(journal_dir, occasion, day, out_path)
+        if not dry_run and journal_dir is not None
+        else None
+    )
+    try:
+        for number, start in enumerate(range(0, len(due), batch_size)):
+            batch = due[start : start + batch_size]
+            drafts = _drafts(
+                engine, model, rules, catalog, batch, occasion=occasion, day=day, now=instant,
+                dry_run=dry_run, limit_items=limit_items, valid_days=valid_days, skipped=skipped,
+            )
+            lines = [d.line for d in drafts]
+            if not dry_run and drafts:
+                won = _commit(engine, journal, drafts, instant, number)
+                skipped["already_sent"] += len(drafts) - len(won)
+                lines = [d.line for d in drafts if d.offer.customer_id in won]
+            write_lines(out, lines)
+            written += len(lines)
+            log.debug("campaign_batch_written", batch=number, written=len(lines))
+            if journal is not None:
+                journal.clear()
+            if progress is not None:
+                progress(start + len(batch), len(due))
+    except BaseException:
+        if journal is not None:
+            journal.release()
+        raise
+    if journal is not None:
+        journal.finish()
+    summary = CampaignSummary(
+        occasion, day, dry_run, len(due), written, recovered, dict(skipped),
+        time.perf_counter() - started,
+    )
+    log.info("campaign_finished", **summary.to_dict())
+    return summary
+
+
+def _drafts(
+    engine: Engine,
+    model: ServingModel,
+    rules: RulesConfig,
+    catalog: Mapping[str, Item],
+    batch: Sequence[DueCustomer],
+    *,
+    occasion: Occasion,
+    day: date,
+    now: datetime,
+    dry_run: bool,
+    limit_items: int,
+    valid_days: int,
+    skipped: Counter[str],
+) -> list[_Draft]:
+    """Offers for one batch, with skipped customers counted by reason in `skipped`."""
+    ids = [d.customer.customer_id for d in batch]
+    with engine.connect() as conn:
+        sent = sent_codes(conn, occasion, day, ids)
+        purchases = purchases_for(conn, ids)
+        histories = contact_histories(conn, ids)
+    eligible: list[DueCustomer] = []
+    for due in batch:
+        if due.customer.customer_id in sent:
+            skipped["already_sent"] += 1
+        elif not (due.customer.email or "").strip():
+            skipped["no_email"] += 1
+        else:
+            eligible.append(due)
+    if not eligible:
+        return []
+    # One model call for the whole batch; the rules then run per customer.
+    scored = model.recommender.recommend_batch(
+        [d.customer.customer_id for d in eligible], rules.candidates.pool_size
+    )
+    valid_until = day + timedelta(days=valid_days)
+    drafts: list[_Draft] = []
+    for due in eligible:
+        customer = due.customer
+        cid = customer.customer_id
+        data = CustomerData(cid, customer, purchases.get(cid, []), histories.get(cid, []))
+        offer = recommend_for_customer(
+            model, rules, catalog, data, placement=occasion, limit=limit_items, now=now,
+            scored=scored.get(cid, []),
+        )
+        if offer.suppressed is not None:
+            # opted_out / cap_reached: the contact policy's decision, counted as given.
+            skipped[offer.suppressed] += 1
+            continue
+        tier = loyalty_status(data.purchases, customer.joined_at, rules.loyalty, now).tier
+        percent = voucher_percent(rules.loyalty, tier, occasion)
+        code = voucher_code(occasion, dry_run=dry_run)
+        line: dict[str, Any] = {
+            "customer_id": cid,
+            "email": customer.email,
+            "occasion": occasion,
+            "date": day.isoformat(),
+            # Birthday: the age being turned; anniversary: whole years of membership.
+            "years": years_of_membership(due.since, day),
+            "tier": tier,
+            "voucher": {"code": code, "percent": percent, "valid_until": valid_until.isoformat()},
+            "items": [item.to_dict() for item in offer.items],
+        }
+        drafts.append(_Draft(IssuedOffer(cid, occasion, day, code, percent, valid_until), line))
+    return drafts
+
+
+def _commit(
+    engine: Engine, journal: Journal | None, drafts: list[_Draft], now: datetime, number: int
+) -> set[str]:
+    """Stage the batch in the journal, then record it; returns the customers whose offer won."""
+    for attempt in range(_CODE_ATTEMPTS):
+        if journal is not None:
+            journal.stage([d.line for d in drafts])
+            log.debug("campaign_batch_staged", batch=number, offers=len(drafts))
+        try:
+            with engine.begin() as conn:
+                won = record_offers(conn, [d.offer for d in drafts], now)
+        except IntegrityError:
+            # Only the vouchers' primary key can refuse (contact-log duplicates are
+            # skipped by ON CONFLICT): a code collision. Fresh codes, same batch.
+            if attempt == _CODE_ATTEMPTS - 1:
+                raise
+            log.warning("campaign_voucher_code_collision", batch=number, attempt=attempt)
+            drafts[:] = [d.with_code(voucher_code(d.offer.occasion)) for d in drafts]
+            continue
+        log.debug("campaign_batch_committed", batch=number, recorded=len(won))
+        return won
+    raise AssertionError("unreachable")  # pragma: no cover
