@@ -9,8 +9,9 @@ from pathlib import Path
 import structlog
 
 from recsys.offers import ServingModel
-from training.artifacts import current_version, load_model
+from training.artifacts import current_version
 from training.errors import ArtifactError
+from training.serving import load_serving_model
 
 log = structlog.get_logger(__name__)
 
@@ -56,14 +57,7 @@ class ModelHolder:
             if wanted is None or wanted == serving or wanted == self._refused:
                 return
             try:
-                loaded = load_model(self._models_dir, wanted)
-                model = ServingModel.from_parts(
-                    loaded.version,
-                    loaded.meta.model,
-                    loaded.recommender,
-                    loaded.extras,
-                    trained_at=loaded.meta.created_at,
-                )
+                model = load_serving_model(self._models_dir, wanted)
             except (ArtifactError, OSError, ValueError, KeyError) as exc:
                 self._refused = wanted
                 log.error("model_refused", version=wanted, serving=serving, error=str(exc))

@@ -112,12 +112,11 @@ def _run(
 
 def _load(settings: Any) -> tuple[Any, Any, Any, Any]:
     """Store, current model, rules and catalog; a clear error (exit 1) for each failure."""
-    from recsys.offers import ServingModel
     from recsys.rules.config import RulesConfigError, load_rules
     from recsys.store.catalog import load_items
     from recsys.store.engine import create_store_engine, migrate
-    from training.artifacts import load_model
     from training.errors import ArtifactError
+    from training.serving import load_serving_model
 
     try:
         rules = load_rules(settings.rules_path)
@@ -130,12 +129,9 @@ def _load(settings: Any) -> tuple[Any, Any, Any, Any]:
         url = engine.url.render_as_string(hide_password=True)
         raise _fail(f"cannot open the store {url}: {exc}", 1) from exc
     try:
-        loaded = load_model(settings.models_dir)
+        model = load_serving_model(settings.models_dir)
     except (ArtifactError, OSError) as exc:
         raise _fail(f"{exc}; run `recsys train` first", 1) from exc
-    model = ServingModel.from_parts(
-        loaded.version, loaded.meta.model, loaded.recommender, loaded.extras
-    )
     with engine.connect() as conn:
         catalog = load_items(conn)
     return engine, model, rules, catalog

@@ -1,0 +1,20 @@
+"""Load a saved version as the `ServingModel` the API and the campaign job serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recsys.offers import ServingModel
+from training.artifacts import load_model
+
+
+def load_serving_model(models_dir: Path, version: str | None = None) -> ServingModel:
+    """The current (or named) version with its learned rules data; raises ArtifactError."""
+    loaded = load_model(models_dir, version)
+    return ServingModel.from_parts(
+        loaded.version,
+        loaded.meta.model,
+        loaded.recommender,
+        loaded.extras,
+        trained_at=loaded.meta.created_at,
+    )
