@@ -61,31 +61,62 @@ def iter_batches(path: Path, chunk_rows: int) -> Iterator[Batch]:
     if _is_parquet(path):
         yield from _iter_parquet(path, chunk_rows)
         return
-    # pyarrow's block size is in bytes; ~120 bytes a line is a fair guess for exports.
-    read_options = pacsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 120), use_threads=True)
     convert_options = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in header},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
+    read_options = pacsv.ReadOptions(column_names=header, use_threads=True)
     parse_options = pacsv.ParseOptions(newlines_in_values=False)
+    # pyarrow's own streaming reader reads ahead as fast as it can, so a slow consumer
+    # (validation, database writes) ends up holding most of the file in memory. Cutting
+    # blocks ourselves, on line ends, keeps exactly one block in flight.
+    block_bytes = max(1 << 20, chunk_rows * 64)  # ~64 bytes a line in common exports
     line = 2
     try:
-        stream = pacsv.open_csv(
-            pa.input_stream(str(path), compression="detect"),
-            read_options=read_options,
-            convert_options=convert_options,
-            parse_options=parse_options,
-        )
-        for record_batch in stream:
-            if record_batch.num_rows == 0:
-                continue
-            frame = pl.from_arrow(pa.Table.from_batches([record_batch]))
-            assert isinstance(frame, pl.DataFrame)
-            yield Batch(frame, line)
-            line += record_batch.num_rows
+        with pa.input_stream(str(path), compression="detect") as raw:
+            for block in _line_blocks(raw, block_bytes, skip_header=True):
+                table = pacsv.read_csv(
+                    io.BytesIO(block),
+                    read_options=read_options,
+                    parse_options=parse_options,
+                    convert_options=convert_options,
+                )
+                if table.num_rows == 0:
+                    continue
+                frame = pl.from_arrow(table)
+                assert isinstance(frame, pl.DataFrame)
+                yield Batch(frame, line)
+                line += table.num_rows
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError, EOFError) as exc:
         raise IngestError(f"{path}: cannot be parsed near line {line} ({exc})") from exc
+
+
+def _line_blocks(stream: pa.NativeFile, block_bytes: int, *, skip_header: bool) -> Iterator[bytes]:
+    """Blocks of about `block_bytes` that end on a line end (the last one may not)."""
+    pending = b""
+    while skip_header:
+        chunk = stream.read(block_bytes)
+        if not chunk:
+            return
+        pending += chunk
+        newline = pending.find(b"\n")
+        if newline >= 0:
+            pending = pending[newline + 1 :]
+            skip_header = False
+    while True:
+        chunk = stream.read(block_bytes)
+        if not chunk:
+            if pending:
+                yield pending
+            return
+        data = pending + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            pending = data
+            continue
+        yield data[: cut + 1]
+        pending = data[cut + 1 :]
 
 
 def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[Batch]:
