@@ -71,7 +71,7 @@ def iter_batches(path: Path, chunk_rows: int) -> Iterator[Batch]:
     # pyarrow's own streaming reader reads ahead as fast as it can, so a slow consumer
     # (validation, database writes) ends up holding most of the file in memory. Cutting
     # blocks ourselves, on line ends, keeps exactly one block in flight.
-    block_bytes = max(1 << 20, chunk_rows * 64)  # ~64 bytes a line in common exports
+    block_bytes = max(1 << 16, chunk_rows * 64)  # ~64 bytes a line in common exports
     line = 2
     try:
         with pa.input_stream(str(path), compression="detect") as raw:
