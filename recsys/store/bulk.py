@@ -73,6 +73,9 @@ def _sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
     return frame.rows()
 
 
+_PG_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
+
+
 class BulkWriter:
     """Writes polars frames into tables of the connection's store, in its transaction."""
 
@@ -118,9 +121,9 @@ class BulkWriter:
             else:
                 cursor.execute(f"TRUNCATE {stage}")
             column_list = ", ".join(columns)
-            with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
-                for row in frame.iter_rows():
-                    copy.write_row(row)
+            # polars renders the batch as CSV in native code: far cheaper than per-row Python.
+            with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(frame.write_csv(include_header=False, datetime_format=_PG_DATETIME))
             cursor.execute(
                 f"INSERT INTO {spec.table} ({column_list}) SELECT {column_list} FROM {stage} "
                 + _conflict_clause(spec, columns)
