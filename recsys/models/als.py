@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
-from recsys.models.base import Recommender, TrainedData, require_array
+from recsys.models.base import ImplicitRecommender, TrainedData, require_array
 
 __all__ = ["ALSParams", "ALSRecommender", "build_als", "restore_als"]
 
@@ -64,21 +64,11 @@ def als_arrays(model: AlternatingLeastSquares) -> dict[str, np.ndarray]:
     }
 
 
-class ALSRecommender(Recommender[ALSParams]):
+class ALSRecommender(ImplicitRecommender[ALSParams, AlternatingLeastSquares]):
     """Matrix factorisation; unknown customers are folded in with `recalculate_user`."""
 
     name = "als"
     params_type = ALSParams
-
-    def __init__(self, params: ALSParams | None = None, *, num_threads: int = 0) -> None:
-        super().__init__(params or ALSParams(), num_threads=num_threads)
-        self._model: AlternatingLeastSquares | None = None
-
-    @property
-    def model(self) -> AlternatingLeastSquares:
-        if self._model is None:
-            raise RuntimeError("als model is not fitted")
-        return self._model
 
     def _fit(self, data: TrainedData, *, show_progress: bool) -> None:
         model = build_als(self._params, self._num_threads)

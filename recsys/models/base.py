@@ -24,6 +24,7 @@ from recsys.matrix import InteractionMatrix, history_row
 from recsys.records import ScoredItem
 
 __all__ = [
+    "ImplicitRecommender",
     "JSONValue",
     "ModelStateError",
     "Recommender",
@@ -37,9 +38,7 @@ __all__ = [
     "top_n",
 ]
 
-JSONValue: TypeAlias = (
-    str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
-)
+JSONValue: TypeAlias = str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
 
 P = TypeVar("P")
 
@@ -415,3 +414,22 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     part = np.argpartition(-scores, n - 1)[:n]
     order = part[np.lexsort((part, -scores[part]))]
     return order, scores[order]
+
+
+M = TypeVar("M")
+
+
+class ImplicitRecommender(Recommender[P], Generic[P, M]):
+    """A recommender backed by one fitted `implicit` model object (`self.model`)."""
+
+    def __init__(self, params: P | None = None, *, num_threads: int = 0) -> None:
+        super().__init__(
+            params if params is not None else self.params_type(), num_threads=num_threads
+        )
+        self._model: M | None = None
+
+    @property
+    def model(self) -> M:
+        if self._model is None:
+            raise RuntimeError(f"{self.name} model is not fitted")
+        return self._model

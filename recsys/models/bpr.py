@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-from recsys.models.base import Recommender, TrainedData, require_array, top_n
+from recsys.models.base import ImplicitRecommender, TrainedData, require_array, top_n
 
 __all__ = ["BPRParams", "BPRRecommender"]
 
@@ -32,21 +32,11 @@ class BPRParams:
             raise ValueError("learning_rate must be > 0 and regularization >= 0")
 
 
-class BPRRecommender(Recommender[BPRParams]):
+class BPRRecommender(ImplicitRecommender[BPRParams, BayesianPersonalizedRanking]):
     """Pairwise-ranking factorisation; unknown customers = mean of their items' factors."""
 
     name = "bpr"
     params_type = BPRParams
-
-    def __init__(self, params: BPRParams | None = None, *, num_threads: int = 0) -> None:
-        super().__init__(params or BPRParams(), num_threads=num_threads)
-        self._model: BayesianPersonalizedRanking | None = None
-
-    @property
-    def model(self) -> BayesianPersonalizedRanking:
-        if self._model is None:
-            raise RuntimeError("bpr model is not fitted")
-        return self._model
 
     def _build(self) -> BayesianPersonalizedRanking:
         p = self._params

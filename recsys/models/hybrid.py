@@ -104,9 +104,7 @@ class HybridRecommender(Recommender[HybridParams]):
         assert self._habit is not None
         return {**als_arrays(self.als), "hybrid.habit": self._habit}
 
-    def _blend(
-        self, users: np.ndarray, counts: sp.csr_matrix, habit: np.ndarray
-    ) -> np.ndarray:
+    def _blend(self, users: np.ndarray, counts: sp.csr_matrix, habit: np.ndarray) -> np.ndarray:
         """Blended `(len(users), n_items)` scores from user factors and order counts."""
         item_factors = np.asarray(self.als.item_factors)
         als = users @ item_factors.T

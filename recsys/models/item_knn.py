@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from implicit._nearest_neighbours import NearestNeighboursScorer
 from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight, normalize
 
-from recsys.models.base import Recommender, TrainedData, csr_arrays, csr_from_arrays
+from recsys.models.base import ImplicitRecommender, TrainedData, csr_arrays, csr_from_arrays
 
 __all__ = ["ItemKNNParams", "ItemKNNRecommender"]
 
@@ -33,21 +33,11 @@ class ItemKNNParams:
             raise ValueError("neighbours must be >= 1")
 
 
-class ItemKNNRecommender(Recommender[ItemKNNParams]):
+class ItemKNNRecommender(ImplicitRecommender[ItemKNNParams, ItemItemRecommender]):
     """Scores = history row x item-item similarity; fold-in is the same product."""
 
     name = "item-knn"
     params_type = ItemKNNParams
-
-    def __init__(self, params: ItemKNNParams | None = None, *, num_threads: int = 0) -> None:
-        super().__init__(params or ItemKNNParams(), num_threads=num_threads)
-        self._model: ItemItemRecommender | None = None
-
-    @property
-    def model(self) -> ItemItemRecommender:
-        if self._model is None:
-            raise RuntimeError("item-knn model is not fitted")
-        return self._model
 
     def _fit(self, data: TrainedData, *, show_progress: bool) -> None:
         p = self._params

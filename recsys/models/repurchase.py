@@ -69,9 +69,9 @@ class RepurchaseRecommender(Recommender[RepurchaseParams]):
     def _model_arrays(self) -> dict[str, np.ndarray]:
         return {}
 
-    def _rank(self, indices: np.ndarray, counts: np.ndarray, conf: np.ndarray, n: int) -> tuple[
-        np.ndarray, np.ndarray
-    ]:
+    def _rank(
+        self, indices: np.ndarray, counts: np.ndarray, conf: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         primary = counts if self._params.by == "orders" else conf
         scores = repurchase_scores(primary, conf, self.data.popularity[indices])
         order, values = top_n(scores.astype(np.float64), n)
