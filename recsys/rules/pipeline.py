@@ -10,7 +10,7 @@ from recsys.rules.basket import basket_exclusion
 from recsys.rules.boost import complement_boost
 from recsys.rules.candidates import Candidate, Rule, RuleContext
 from recsys.rules.cooldown import durable_cooldown
-from recsys.rules.dedupe import dedupe
+from recsys.rules.dedupe import dedupe, first_of_each
 from recsys.rules.eligibility import eligibility
 
 #: The production order. Filters run before the boost so it only re-ranks
@@ -70,12 +70,12 @@ def run_pipeline(
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     removed: dict[str, int] = {}
-    survivors = _unique(_apply(candidates, ctx, rules, removed))
+    survivors = first_of_each(_apply(candidates, ctx, rules, removed))
     n_model = len(survivors)
     if n_model < limit and fillers:
         seen = {c.item_id for c in survivors}
         extra = _apply([f for f in fillers if f.item_id not in seen], ctx, rules, removed)
-        survivors.extend(c for c in _unique(extra) if c.item_id not in seen)
+        survivors.extend(c for c in first_of_each(extra) if c.item_id not in seen)
     n_fillers = max(min(len(survivors), limit) - n_model, 0)
     if len(survivors) > limit:
         removed["limit"] = removed.get("limit", 0) + len(survivors) - limit
@@ -101,16 +101,6 @@ def _apply(
         removed[name] = removed.get(name, 0) + max(len(current) - len(after), 0)
         current = after
     return current
-
-
-def _unique(candidates: Sequence[Candidate]) -> list[Candidate]:
-    seen: set[str] = set()
-    unique = []
-    for candidate in candidates:
-        if candidate.item_id not in seen:
-            seen.add(candidate.item_id)
-            unique.append(candidate)
-    return unique
 
 
 def _explained(candidate: Candidate) -> Candidate:
