@@ -37,7 +37,7 @@ def create_app(
         app.state.engine = engine or create_store_engine(settings.database_url)
         migrate(app.state.engine)
         app.state.catalog = CatalogCache(app.state.engine)
-        app.state.model_holder = model_holder or ModelHolder(settings.models_dir)
+        app.state.model_holder = model_holder or ModelHolder(settings.models_dir, background=True)
         served = app.state.model_holder.get()
         log.info("service_started", model_version=served.version if served else None)
         try:

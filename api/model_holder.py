@@ -20,14 +20,19 @@ class ModelHolder:
     """The model a worker serves.
 
     Every `check_seconds` a request looks at the `current` pointer; when it
-    names another version, that version is loaded and swapped in. A version
-    that fails to load is refused (and remembered, so it is not retried on every
-    request) while the previous model keeps serving.
+    names another version, that version is loaded and swapped in. With
+    `background` (the service's default) the load runs in a thread while the
+    old model keeps answering, so a switch never stalls or drops a request. A
+    version that fails to load is refused (and remembered, so it is not retried
+    on every request) while the previous model keeps serving.
     """
 
-    def __init__(self, models_dir: Path, *, check_seconds: float = 1.0) -> None:
+    def __init__(
+        self, models_dir: Path, *, check_seconds: float = 1.0, background: bool = False
+    ) -> None:
         self._models_dir = models_dir
         self._check_seconds = check_seconds
+        self._background = background
         self._lock = threading.Lock()
         self._model: ServingModel | None = None
         self._refused: str | None = None
@@ -36,7 +41,12 @@ class ModelHolder:
     def get(self) -> ServingModel | None:
         now = time.monotonic()
         if now - self._checked_at >= self._check_seconds:
-            self.refresh()
+            if self._background and self._model is not None:
+                self._checked_at = now
+                if not self._lock.locked():
+                    threading.Thread(target=self.refresh, daemon=True).start()
+            else:
+                self.refresh()
         return self._model
 
     def set(self, model: ServingModel) -> None:

@@ -36,3 +36,29 @@ def test_broken_artifact_is_refused_and_the_old_model_keeps_serving(
         body = client.get("/v1/customers/x/recommendations").json()
         assert body["model_version"] == first
         assert client.get("/readyz").status_code == 200
+
+
+def test_background_reload_keeps_answering_while_the_new_model_loads(
+    served: tuple[Engine, Settings],
+) -> None:
+    import time
+
+    from api.app import create_app
+    from api.model_holder import ModelHolder
+    from tests.api.conftest import TestClient
+
+    engine, settings = served
+    first = current_version(settings.models_dir)
+    holder = ModelHolder(settings.models_dir, check_seconds=0.0, background=True)
+    with TestClient(create_app(settings, engine=engine, model_holder=holder)) as client:
+        second = train(engine, settings.models_dir, model="popular", at=datetime(2026, 11, 21))
+        seen = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            response = client.get("/v1/customers/x/recommendations")
+            assert response.status_code == 200
+            seen.add(response.json()["model_version"])
+            if second in seen:
+                break
+            time.sleep(0.05)
+        assert second in seen and seen <= {first, second}
