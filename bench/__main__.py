@@ -30,8 +30,8 @@ BENCHMARKS: dict[str, str] = {
     "ingest_rss": "bench.ingest_rss",
     "train": "bench.train",
     "rules": "bench.rules",
-    # "api": "bench.api",            # planned: request latency/throughput of the HTTP API
-    # "campaign": "bench.campaign",  # planned: campaign batch vs per-customer scoring
+    "api": "bench.api",  # HTTP latency/throughput, in-process vs raw top-k, serving RSS
+    "campaign": "bench.campaign",  # campaign job vs the raw batch recommend
 }
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import shutil
+import time
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -13,6 +16,7 @@ __all__ = [
     "DEMO_SEED",
     "UCI_MAP",
     "UCI_PATH",
+    "demo_home",
     "demo_now",
     "demo_retailer",
     "uci_catalog_csv",
@@ -98,15 +102,29 @@ def uci_typed_lines(item_ids: set[str]) -> pl.DataFrame:
     )
 
 
-def demo_retailer(customers: int, items: int, seed: int = DEMO_SEED) -> tuple[Path, int]:
-    """Generate (once) a demo retailer; returns its directory and number of transaction lines."""
+def demo_retailer(
+    customers: int,
+    items: int,
+    seed: int = DEMO_SEED,
+    *,
+    due_date: date | None = None,
+    due_share: float = 0.0,
+) -> tuple[Path, int]:
+    """Generate (once) a demo retailer; returns its directory and number of transaction lines.
+
+    With `due_date`, `due_share` of the customers joined on its month and day (campaigns).
+    """
     from recsys.data.demo import generate_demo
 
-    out = DATA_DIR / f"demo-{customers}x{items}-s{seed}"
+    name = f"demo-{customers}x{items}-s{seed}"
+    if due_date is not None:
+        name += f"-due{due_date.isoformat()}x{due_share:g}"
+    out = DATA_DIR / name
     stamp = out / "lines.txt"
     if stamp.exists():
         return out, int(stamp.read_text(encoding="utf-8"))
-    summary = generate_demo(out, customers=customers, items=items, seed=seed)
+    summary = generate_demo(out, customers=customers, items=items, seed=seed,
+                            due_date=due_date, due_share=due_share)
     stamp.write_text(str(summary.lines), encoding="utf-8")
     return out, summary.lines
 
@@ -114,3 +132,71 @@ def demo_retailer(customers: int, items: int, seed: int = DEMO_SEED) -> tuple[Pa
 def demo_now() -> datetime:
     """Reference time for the demo retailer (the day after its default `end`)."""
     return datetime(2026, 11, 21)
+
+
+def demo_home(
+    customers: int,
+    items: int,
+    seed: int = DEMO_SEED,
+    *,
+    model: str = "hybrid",
+    due_date: date | None = None,
+    due_share: float = 0.0,
+) -> tuple[Path, dict[str, Any]]:
+    """Build (once) a RECSYS_HOME under bench/out/homes: SQLite store + a trained model.
+
+    The demo retailer (see `demo_retailer`) is ingested (catalog, customers,
+    transactions) into `home/recsys.db`, then `train_model(model, now=demo_now())`
+    with the learned rule extras saves the current version to `home/models`. Cached:
+    `home/info.json` (written last) holds the sizes and the seconds each step took.
+    Benchmarks that write to the store must copy `recsys.db` first.
+    """
+    import json
+
+    from recsys.ingest.loader import ingest_file
+    from recsys.ingest.mapping import ColumnMap
+    from recsys.rules.config import load_rules
+    from recsys.store.catalog import catalog_frame
+    from recsys.store.engine import create_store_engine, migrate
+    from recsys.store.purchases import purchase_frame
+    from training.rules_learning import learn_rule_extras
+    from training.train import train_model
+
+    demo_dir, lines = demo_retailer(customers, items, seed, due_date=due_date,
+                                    due_share=due_share)
+    home = DATA_DIR.parent / "homes" / f"{demo_dir.name}-{model}"
+    info_path = home / "info.json"
+    if info_path.exists():
+        info: dict[str, Any] = json.loads(info_path.read_text(encoding="utf-8"))
+        return home, info
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    engine = create_store_engine(f"sqlite:///{(home / 'recsys.db').as_posix()}")
+    seconds: dict[str, float] = {}
+    try:
+        migrate(engine)
+        started = time.perf_counter()
+        for kind, name in (("catalog", "catalog.csv"), ("customers", "customers.csv"),
+                           ("transactions", "transactions.csv.gz")):
+            ingest_file(engine, kind, demo_dir / name, ColumnMap(),  # type: ignore[arg-type]
+                        rejects_dir=home / "rejects")
+        seconds["ingest"] = time.perf_counter() - started
+        started = time.perf_counter()
+        with engine.connect() as conn:
+            purchases = purchase_frame(conn)
+            catalog = catalog_frame(conn)
+        rules = load_rules(None)
+        extras = learn_rule_extras(purchases, catalog, rules)
+        result = train_model(purchases, catalog, model=model, now=demo_now(),
+                             models_dir=home / "models", extras=extras)
+        seconds["train"] = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    info = {
+        "customers": customers, "items": items, "seed": seed, "lines": lines, "model": model,
+        "version": result.version, "counts": result.counts, "seconds": seconds,
+        "due_date": due_date.isoformat() if due_date else None, "due_share": due_share,
+        "catalog_csv_bytes": (demo_dir / "catalog.csv").stat().st_size,
+    }
+    info_path.write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    return home, info
