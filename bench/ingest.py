@@ -12,7 +12,6 @@ the same columns in one transaction: SQLite `executemany` of an INSERT, PostgreS
 from __future__ import annotations
 
 import gc
-
 import shutil
 import sqlite3
 import tempfile

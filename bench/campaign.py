@@ -1,0 +1,122 @@
+"""`campaign`: wall time of the anniversary campaign job vs the raw batch recommend.
+
+Data: a demo retailer whose `due_share` of customers joined on DUE_DATE's month and day
+(`generate_demo(due_date=..., due_share=...)`), ingested into SQLite with the default
+`hybrid` model trained (`bench._data.demo_home`, cached). Default profile: 5,000 x 600
+with a 0.2 share (~1,000 due); `--full`: 200,000 x 20,000 with a 0.1 share (~20,000 due;
+the 1M x 100k retailer does not fit the time we have on this machine, see bench/api.py).
+
+Per repeat, on a fresh copy of the store (empty contact log and vouchers):
+
+- candidate: `run_campaign(occasion="anniversary", day=DUE_DATE, dry_run=False)` with a
+  journal directory and a fresh output file; the model, rules and catalog are loaded
+  beforehand (as the CLI does, not timed);
+- baseline: `model.recommender.recommend_batch(due_ids, pool)` for the customers the
+  job selected (selected in SQL beforehand, not timed), pool = rules' candidate pool.
+
+Repeats are interleaved (raw, job, raw, ...); best of each. Ratio = job s / raw s.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench._common import Baseline, Row
+
+SEED = 7
+DUE_DATE = date(2026, 11, 21)
+DEFAULT = (5_000, 600, 0.2, 2)  # customers, items, due share, repeats
+FULL = (200_000, 20_000, 0.1, 1)
+
+
+def run(full: bool) -> list[Row]:
+    from bench._data import demo_home
+    from recsys.campaign.job import run_campaign
+    from recsys.offers import ServingModel
+    from recsys.rules.config import load_rules
+    from recsys.store.campaigns import due_customers
+    from recsys.store.catalog import load_items
+    from recsys.store.engine import create_store_engine
+    from training.artifacts import load_model
+
+    customers, items, share, repeats = FULL if full else DEFAULT
+    home, info = demo_home(customers, items, SEED, due_date=DUE_DATE, due_share=share)
+    loaded = load_model(home / "models")
+    model = ServingModel.from_parts(loaded.version, loaded.meta.model, loaded.recommender,
+                                    loaded.extras)
+    rules = load_rules(None)
+    pool = rules.candidates.pool_size
+    tmp = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
+    raw_s: list[float] = []
+    job_s: list[float] = []
+    summaries: list[dict[str, Any]] = []
+    try:
+        source = create_store_engine(f"sqlite:///{(home / 'recsys.db').as_posix()}")
+        try:
+            started = time.perf_counter()
+            with source.connect() as conn:
+                catalog = load_items(conn)
+            catalog_s = time.perf_counter() - started
+            started = time.perf_counter()
+            with source.connect() as conn:
+                due_ids = [d.customer.customer_id
+                           for d in due_customers(conn, "anniversary", DUE_DATE)]
+            select_s = time.perf_counter() - started
+        finally:
+            source.dispose()
+
+        def raw() -> None:
+            started = time.perf_counter()
+            model.recommender.recommend_batch(due_ids, pool)
+            raw_s.append(time.perf_counter() - started)
+
+        raw()
+        for number in range(repeats):
+            work = tmp / f"run{number}"
+            work.mkdir()
+            shutil.copyfile(home / "recsys.db", work / "recsys.db")
+            engine = create_store_engine(f"sqlite:///{(work / 'recsys.db').as_posix()}")
+            out_path = work / "offers.jsonl"
+            try:
+                with out_path.open("a", encoding="utf-8") as out:
+                    started = time.perf_counter()
+                    summary = run_campaign(
+                        engine, model, rules, catalog, occasion="anniversary", day=DUE_DATE,
+                        out=out, journal_dir=work / "campaigns", out_path=out_path,
+                        dry_run=False,
+                    )
+                    job_s.append(time.perf_counter() - started)
+            finally:
+                engine.dispose()
+            summaries.append(summary.to_dict())
+            shutil.rmtree(work, ignore_errors=True)
+            raw()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    job, base = min(job_s), min(raw_s)
+    summary = summaries[-1]
+    skipped = ", ".join(f"{k} {v:,}" for k, v in summary["skipped"].items())
+    notes = (
+        f"demo {customers:,} x {items:,} ({info['lines']:,} lines), seed {SEED}, model "
+        f"{info['model']}, due share {share:g} on {DUE_DATE}; selected "
+        f"{summary['selected']:,}, written {summary['written']:,}, skipped: {skipped}; "
+        f"pool {pool}, batch 500; job best of {len(job_s)} ({', '.join(f'{s:.2f}' for s in job_s)}"
+        f" s), raw best of {len(raw_s)}; not timed: catalog load {catalog_s:.2f}s, "
+        f"due selection {select_s:.2f}s"
+    )
+    n = max(summary["selected"], 1)
+    return [
+        Row("campaign", "anniversary job (dry_run off) vs recommend_batch",
+            Baseline(f"recommend_batch(due, {pool})", base), job, job / base, "s",
+            "job s / raw s", "<= 2", notes=notes,
+            extra={"customers_per_s": n / job, "raw_customers_per_s": n / base}),
+        Row("campaign", "anniversary job throughput",
+            Baseline("recommend_batch customers/s", n / base), n / job, base / job,
+            "customers/s", "job / raw", notes=notes),
+    ]
