@@ -36,7 +36,7 @@ def create_app(
         own_engine = engine is None
         app.state.engine = engine or create_store_engine(settings.database_url)
         migrate(app.state.engine)
-        app.state.catalog = CatalogCache(app.state.engine)
+        app.state.catalog = CatalogCache(app.state.engine, settings.catalog_refresh_seconds)
         app.state.model_holder = model_holder or ModelHolder(settings.models_dir, background=True)
         served = app.state.model_holder.get()
         log.info("service_started", model_version=served.version if served else None)
@@ -78,8 +78,12 @@ def create_app(
 
 def create_app_from_env() -> FastAPI:
     """Entry point for `recsys serve` (uvicorn's factory): settings from the environment."""
+    from threadpoolctl import threadpool_limits
+
     from recsys.logs import configure_logging
 
+    # Per-request scoring is single-customer work; BLAS threads would oversubscribe the cores.
+    threadpool_limits(limits=1)
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     return create_app(settings)

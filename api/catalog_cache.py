@@ -13,9 +13,9 @@ from recsys.store.catalog import load_items
 
 
 class CatalogCache:
-    """Stock and price changes reach responses within `ttl_seconds` (default 5 s)."""
+    """Stock and price changes reach responses within `ttl_seconds` (a setting, default 30 s)."""
 
-    def __init__(self, engine: Engine, ttl_seconds: float = 5.0) -> None:
+    def __init__(self, engine: Engine, ttl_seconds: float = 30.0) -> None:
         self._engine = engine
         self._ttl = ttl_seconds
         self._lock = threading.Lock()

@@ -150,8 +150,14 @@ def serve(
     workers: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Start the HTTP API."""
+    import os
+
     import uvicorn
 
+    # One request scores one customer: a multi-threaded BLAS only fights the other
+    # workers for the cores. Set before any worker imports numpy.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     _settings()
     uvicorn.run(
         "api.app:create_app_from_env",

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     voucher_valid_days: int = Field(default=30, ge=1)
+    catalog_refresh_seconds: float = Field(
+        default=30.0, ge=0.0, description="how often the service re-reads stock and prices"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

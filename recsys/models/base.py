@@ -365,29 +365,33 @@ class Recommender(ABC, Generic[P]):
     ) -> list[ScoredItem]:
         """Drop missing/seen slots, pad with popular items, map to external ids."""
         data = self.data
-        blocked = set() if seen is None else {int(i) for i in seen.indices}
-        chosen: list[tuple[int, float]] = []
-        taken: set[int] = set()
-        for i, score in zip(np.asarray(ids).ravel(), np.asarray(scores).ravel(), strict=True):
-            idx = int(i)
-            if idx < 0 or idx in blocked or idx in taken or not np.isfinite(score):
-                continue
-            chosen.append((idx, float(score)))
-            taken.add(idx)
-            if len(chosen) == n:
-                break
-        if len(chosen) < n:
-            floor = min(0.0, chosen[-1][1]) if chosen else 0.0
+        flat_ids = np.asarray(ids).ravel().astype(np.int64, copy=False)
+        flat_scores = np.asarray(scores, dtype=np.float64).ravel()
+        keep = (flat_ids >= 0) & np.isfinite(flat_scores)
+        if seen is not None and seen.nnz:
+            keep &= ~np.isin(flat_ids, seen.indices)
+        flat_ids, flat_scores = flat_ids[keep], flat_scores[keep]
+        # First occurrence of each id, in ranked order (vectorised: this runs per request).
+        _, first = np.unique(flat_ids, return_index=True)
+        first.sort()
+        chosen_ids = flat_ids[first][:n].tolist()
+        chosen_scores = flat_scores[first][:n].tolist()
+        if len(chosen_ids) < n:
+            blocked = set() if seen is None else {int(i) for i in seen.indices}
+            taken = set(chosen_ids)
+            floor = min(0.0, chosen_scores[-1]) if chosen_scores else 0.0
             for rank, idx in enumerate(self._popular_order()):
-                if len(chosen) == n:
+                if len(chosen_ids) == n:
                     break
                 j = int(idx)
                 if j in blocked or j in taken:
                     continue
                 # padding ranks strictly below every model score
-                chosen.append((j, floor - 1e-6 * (rank + 1)))
+                chosen_ids.append(j)
+                chosen_scores.append(floor - 1e-6 * (rank + 1))
                 taken.add(j)
-        return [ScoredItem(data.item_ids.external(i), s) for i, s in chosen]
+        external = data.item_ids.ids
+        return [ScoredItem(external[i], s) for i, s in zip(chosen_ids, chosen_scores, strict=True)]
 
 
 def cooccurrence_similar(
