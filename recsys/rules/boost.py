@@ -10,7 +10,7 @@ from recsys.records import Item
 from recsys.rules._time import utc
 from recsys.rules.candidates import Candidate, RuleContext
 from recsys.rules.complements import complementary_categories
-from recsys.rules.hierarchy import under_any
+from recsys.rules.hierarchy import ancestors, under_any
 from recsys.rules.history import holdings
 
 
@@ -46,10 +46,11 @@ def complement_boost(candidates: Sequence[Candidate], ctx: RuleContext) -> list[
     if not anchors:
         return list(candidates)
     factor = ctx.config.complements.boost
+    index = _AnchorIndex(anchors)
     result = []
     for candidate in candidates:
         item = ctx.catalog.get(candidate.item_id)
-        anchor = _first_anchor(item, anchors) if item is not None else None
+        anchor = index.first(item) if item is not None else None
         if anchor is None:
             result.append(candidate)
             continue
@@ -86,6 +87,36 @@ def _anchors(ctx: RuleContext) -> list[_Anchor]:
     for holding in recent:
         add(holding.item_id, "you bought")
     return list(found.values())
+
+
+class _AnchorIndex:
+    """`_first_anchor` answered from two lookups instead of a scan over every anchor.
+
+    This rule runs on every candidate of every list, so it is worth the bookkeeping.
+    """
+
+    def __init__(self, anchors: Sequence[_Anchor]) -> None:
+        self._anchors = anchors
+        self._anchor_ids = {anchor.item.item_id for anchor in anchors}
+        self._by_learned: dict[str, int] = {}
+        self._by_scope: dict[str, int] = {}
+        for position, anchor in enumerate(anchors):
+            for item_id in anchor.learned:
+                self._by_learned.setdefault(item_id, position)
+            for scope in anchor.categories:
+                self._by_scope.setdefault(scope, position)
+
+    def first(self, item: Item) -> _Anchor | None:
+        if item.item_id in self._anchor_ids:
+            # An anchor never complements itself: the plain scan handles that rare case.
+            return _first_anchor(item, self._anchors)
+        best = self._by_learned.get(item.item_id)
+        if item.category and self._by_scope:
+            for scope in ancestors(item.category):
+                position = self._by_scope.get(scope)
+                if position is not None and (best is None or position < best):
+                    best = position
+        return self._anchors[best] if best is not None else None
 
 
 def _first_anchor(item: Item, anchors: Sequence[_Anchor]) -> _Anchor | None:
