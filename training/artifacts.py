@@ -140,7 +140,7 @@ class VersionInfo:
 
 def _libraries() -> dict[str, str]:
     found = {}
-    for name in ("implicit", "numpy", "scipy"):
+    for name in ("implicit", "numpy", "scipy", "polars"):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
