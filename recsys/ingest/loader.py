@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +15,13 @@ import structlog
 from sqlalchemy import Connection, Engine, func, select
 
 from recsys.ingest.mapping import ColumnMap, apply_columns, resolve_columns
+from recsys.ingest.prefetch import prefetch
 from recsys.ingest.readers import iter_batches, read_header
 from recsys.ingest.schema import Kind
 from recsys.ingest.validate import (
     LINE,
     REASON,
+    Checked,
     check_catalog,
     check_customers,
     check_transactions,
@@ -135,8 +137,7 @@ class _TransactionsWriter:
         known = conn.execute(select(items.c.item_id)).scalars().all()
         self.known_items = pl.Series("item_id", known, dtype=pl.Utf8)
 
-    def process(self, frame: pl.DataFrame, summary: IngestSummary) -> pl.DataFrame:
-        checked = check_transactions(frame, self.known_items)
+    def process(self, checked: Checked, summary: IngestSummary) -> pl.DataFrame:
         lines = checked.valid
         rejects = [checked.rejects]
         if lines.height:
@@ -204,15 +205,33 @@ class _TransactionsWriter:
 
 
 def _process_entity(
-    frame: pl.DataFrame, kind: Kind, writer: bulk.BulkWriter, summary: IngestSummary
+    checked: Checked, kind: Kind, writer: bulk.BulkWriter, summary: IngestSummary
 ) -> pl.DataFrame:
-    checked = check_catalog(frame) if kind == "catalog" else check_customers(frame)
     key = "item_id" if kind == "catalog" else "customer_id"
     # A file may list a key twice: the last row wins.
     valid = checked.valid.unique(subset=key, keep="last", maintain_order=True).drop(LINE)
     summary.accepted += checked.valid.height
     writer.upsert(bulk.ITEMS if kind == "catalog" else bulk.CUSTOMERS, valid)
     return checked.rejects
+
+
+def _checked_batches(
+    path: Path,
+    chunk_rows: int,
+    resolved: dict[str, tuple[str, ...]],
+    kind: Kind,
+    known_items: pl.Series | None,
+) -> Iterator[tuple[pl.DataFrame, Checked]]:
+    """Read and validate (no store access): the part that can run ahead of the writes."""
+    for batch in iter_batches(path, chunk_rows):
+        raw = with_lines(apply_columns(batch.frame, resolved), batch.first_line)
+        if kind == "transactions":
+            assert known_items is not None
+            yield raw, check_transactions(raw, known_items)
+        elif kind == "catalog":
+            yield raw, check_catalog(raw)
+        else:
+            yield raw, check_customers(raw)
 
 
 def ingest_file(
@@ -244,13 +263,14 @@ def ingest_file(
             tx_writer = (
                 _TransactionsWriter(conn, writer, load_id) if kind == "transactions" else None
             )
-            for batch in iter_batches(path, chunk_rows):
-                raw = with_lines(apply_columns(batch.frame, resolved), batch.first_line)
+            known_items = tx_writer.known_items if tx_writer is not None else None
+            batches = _checked_batches(path, chunk_rows, resolved, kind, known_items)
+            for raw, checked in prefetch(batches):
                 summary.read += raw.height
                 if tx_writer is not None:
-                    rejects = tx_writer.process(raw, summary)
+                    rejects = tx_writer.process(checked, summary)
                 else:
-                    rejects = _process_entity(raw, kind, writer, summary)
+                    rejects = _process_entity(checked, kind, writer, summary)
                 summary.rejected += rejects.height
                 _count_reasons(rejects, summary.reasons)
                 rejects_file.write(rejects, raw)
