@@ -146,37 +146,19 @@ def build_matrix(
         decay = pl.lit(1.0).alias("decay")
     lines = lines.with_columns(decay)
 
-    # Group on integer codes, not strings: at 24M lines the string group-by, sort and
-    # the joins back to indices were most of the build. Codes follow sorted id order.
-    customer_ids = lines.get_column("customer_id").unique().sort()
-    item_order = (
-        pl.Series(list(item_ids.ids), dtype=pl.Utf8)
-        if item_ids is not None
-        else lines.get_column("item_id").unique().sort()
-    )
-    lines = lines.with_columns(
-        u=pl.col("customer_id").cast(pl.Enum(customer_ids.to_list())).to_physical(),
-        i=pl.col("item_id").cast(pl.Enum(item_order.to_list())).to_physical(),
-    )
     bought = pl.col("quantity") > 0
-    # Masked columns instead of `.filter()` inside the aggregation: one pass, cheaper.
-    lines = lines.with_columns(
-        q_bought=pl.when(bought).then(pl.col("quantity")).otherwise(0.0),
-        d_bought=pl.when(bought).then(pl.col("decay")).otherwise(0.0),
-        # distinct orders via 64-bit hashes: exact but for collisions (~1e-19 a pair)
-        o_bought=pl.when(bought).then(pl.col("order_id").hash(seed=7)),
-    )
     pairs = (
-        lines.group_by("u", "i")
+        lines.group_by("customer_id", "item_id")
         .agg(
             net=pl.col("quantity").sum(),
-            gross=pl.col("q_bought").sum(),
-            decayed=(pl.col("q_bought") * pl.col("decay")).sum(),
-            orders=pl.col("o_bought").drop_nulls().n_unique(),
-            decayed_orders=pl.col("d_bought").sum(),
-            latest=pl.col("d_bought").max(),
+            gross=pl.col("quantity").filter(bought).sum(),
+            decayed=(pl.col("quantity") * pl.col("decay")).filter(bought).sum(),
+            orders=pl.col("order_id").filter(bought).n_unique(),
+            decayed_orders=pl.col("decay").filter(bought).sum(),
+            latest=pl.col("decay").filter(bought).max(),
         )
         .filter((pl.col("net") > 0) & (pl.col("gross") > 0))
+        .sort("customer_id", "item_id")
     )
 
     share = pl.col("net") / pl.col("gross")
@@ -191,18 +173,12 @@ def build_matrix(
             value = pl.col("latest")
     pairs = pairs.with_columns(value=value).filter(pl.col("value") > 0)
 
-    user_codes = pairs.get_column("u").to_numpy()
-    item_codes = pairs.get_column("i").to_numpy()
-    kept_users = np.unique(user_codes)
-    users = IdMap(tuple(customer_ids.gather(kept_users).to_list()))
-    rows = np.searchsorted(kept_users, user_codes).astype(np.int32)
+    users = IdMap(tuple(pairs.get_column("customer_id").unique(maintain_order=True).to_list()))
     if item_ids is None:
-        kept_items = np.unique(item_codes)
-        item_ids = IdMap(tuple(item_order.gather(kept_items).to_list()))
-        cols = np.searchsorted(kept_items, item_codes).astype(np.int32)
-    else:
-        cols = item_codes.astype(np.int32)
+        item_ids = IdMap(tuple(sorted(set(pairs.get_column("item_id").to_list()))))
     shape = (len(users), len(item_ids))
+    rows = _codes(pairs.get_column("customer_id"), users)
+    cols = _codes(pairs.get_column("item_id"), item_ids)
     values = pairs.get_column("value").to_numpy().astype(np.float32)
     orders = pairs.get_column("orders").to_numpy().astype(np.float32)
 
@@ -216,6 +192,16 @@ def build_matrix(
 
 def _days(days: float) -> timedelta:
     return timedelta(days=days)
+
+
+def _codes(column: pl.Series, ids: IdMap) -> np.ndarray:
+    """Map a string column onto `ids` indices (int32); every value must be in `ids`."""
+    lookup = pl.DataFrame(
+        {"key": list(ids.ids), "idx": np.arange(len(ids), dtype=np.int32)},
+        schema={"key": pl.Utf8, "idx": pl.Int32},
+    )
+    joined = pl.DataFrame({"key": column}).join(lookup, on="key", how="left", maintain_order="left")
+    return joined.get_column("idx").to_numpy()
 
 
 def _weight(matrix: sp.csr_matrix, params: MatrixParams) -> sp.csr_matrix:
