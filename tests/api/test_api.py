@@ -233,6 +233,22 @@ def test_huge_body_is_refused(client: TestClient) -> None:
     assert response.status_code == 413
 
 
+def test_huge_chunked_body_is_refused(client: TestClient) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"items": ["'
+        for _ in range(100):
+            yield b"x" * 10_000
+        yield b'"]}'
+
+    response = client.post(
+        "/v1/recommendations/cross-sell",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+
+
 def test_api_keys_guard_v1_but_not_health(served: tuple[Engine, Settings]) -> None:
     engine, settings = served
     keyed = settings.model_copy(update={"api_keys": [*map(_secret, ["k-one", "k-two"])]})
