@@ -1,4 +1,9 @@
-"""Dependencies: handlers receive the store, model and settings through these aliases."""
+"""Dependencies: handlers receive the store, model and settings through these aliases.
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in its
+thread pool, and these only read `app.state` (a thread hop each cost more than the
+whole lookup).
+"""
 
 from __future__ import annotations
 
@@ -18,39 +23,40 @@ from recsys.rules.config import RulesConfig
 from recsys.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Engine:
+async def get_store(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_model_holder(request: Request) -> ModelHolder:
+async def get_model_holder(request: Request) -> ModelHolder:
     holder: ModelHolder = request.app.state.model_holder
     return holder
 
 
-def get_model(request: Request) -> ServingModel:
-    model = get_model_holder(request).get()
+async def get_model(request: Request) -> ServingModel:
+    holder: ModelHolder = request.app.state.model_holder
+    model = holder.get()
     if model is None:
         raise Unavailable("no model is loaded yet; run `recsys train`")
     return model
 
 
-def get_catalog(request: Request) -> Mapping[str, Item]:
+async def get_catalog(request: Request) -> Mapping[str, Item]:
     cache: CatalogCache = request.app.state.catalog
     return cache.get()
 
 
-def get_rules(request: Request) -> RulesConfig:
+async def get_rules(request: Request) -> RulesConfig:
     rules: RulesConfig = request.app.state.rules
     return rules
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 

@@ -11,7 +11,7 @@ from api.errors import Unauthorized
 from recsys.settings import Settings
 
 
-def require_api_key(
+async def require_api_key(
     request: Request, x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None
 ) -> None:
     settings: Settings = request.app.state.settings
