@@ -148,6 +148,9 @@ def serve(
     host: str = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1)] = 1,
+    access_log: Annotated[
+        bool, typer.Option(help="log every request (costs about 1 ms a request)")
+    ] = False,
 ) -> None:
     """Start the HTTP API."""
     import os
@@ -166,6 +169,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
     )
 
 
