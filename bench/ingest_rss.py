@@ -4,7 +4,8 @@ Each size is ingested in a fresh child process (`python -m bench.ingest_rss --ch
 that reports its own peak RSS (`VmHWM`) before and after the transactions load.
 Inputs come from `generate_demo` (about 25 lines per customer, fixed item count and
 seed), cached under bench/out/data. Ratio = peak RSS at N lines / peak RSS at the
-smallest size; goal <= 1.2 (flat). Default sizes ~1M and ~3M lines (each many batches, so the comparison is of steady state); `--full` compares ~1M with ~10M.
+smallest size; goal <= 1.2 (flat). Default sizes ~1M and ~3M lines (each many batches,
+so the comparison is of steady state); `--full` compares ~1M with ~10M.
 """
 
 from __future__ import annotations
