@@ -51,6 +51,7 @@ class ServingModel:
     complements: LearnedComplements = field(default_factory=LearnedComplements)
     popular_pool: tuple[ScoredItem, ...] = ()
     trained_at: datetime | None = None
+    fillers: tuple[Candidate, ...] = ()
 
     @classmethod
     def from_parts(
@@ -68,7 +69,10 @@ class ServingModel:
         top = max((abs(s.score) for s in popular), default=0.0) or 1.0
         # Popularity counts become (0, 1] so fillers read like the other scores.
         normalised = tuple(ScoredItem(s.item_id, s.score / top) for s in popular)
-        return cls(version, name, recommender, behaviours, complements, normalised, trained_at)
+        fillers = tuple(candidates_from_scored(normalised, source="popular"))
+        return cls(
+            version, name, recommender, behaviours, complements, normalised, trained_at, fillers
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +149,6 @@ def _offer_items(served: Sequence[Candidate], catalog: Mapping[str, Item]) -> tu
     return tuple(out)
 
 
-def _fillers(model: ServingModel) -> list[Candidate]:
-    return candidates_from_scored(model.popular_pool, source="popular")
-
-
 def _popularity(model: ServingModel) -> dict[str, float]:
     return {s.item_id: s.score for s in model.popular_pool}
 
@@ -223,7 +223,7 @@ def recommend_for_customer(
         placement=placement,
         customer_id=data.customer_id,
     )
-    offer_list = run_pipeline(candidates, ctx, limit=limit, fillers=_fillers(model))
+    offer_list = run_pipeline(candidates, ctx, limit=limit, fillers=model.fillers)
     fallback = not knows and not history and not anchors
     return Offer(
         data.customer_id,

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 from recsys.rules._time import utc
 from recsys.rules.candidates import Candidate, RuleContext
-from recsys.rules.history import holdings
 
 RESTOCK_REASON = "time to restock"
 
@@ -26,7 +25,7 @@ def already_bought(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Ca
     seen it and sent it back). A consumable is kept, with the reason "time to
     restock", once its category's interval has passed since its last purchase.
     """
-    held = holdings(ctx.purchases, ctx.now)
+    held = ctx.holdings()
     kept = []
     for candidate in candidates:
         holding = held.get(candidate.item_id)

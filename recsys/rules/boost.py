@@ -11,7 +11,6 @@ from recsys.rules._time import utc
 from recsys.rules.candidates import Candidate, RuleContext
 from recsys.rules.complements import complementary_categories
 from recsys.rules.hierarchy import ancestors, under_any
-from recsys.rules.history import holdings
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +80,7 @@ def _anchors(ctx: RuleContext) -> list[_Anchor]:
     for item_id in ctx.basket:
         add(item_id, "in your basket")
     since = utc(ctx.now) - timedelta(days=config.recent_days)
-    recent = [h for h in holdings(ctx.purchases, ctx.now).values() if h.kept]
+    recent = [h for h in ctx.holdings().values() if h.kept]
     recent = [h for h in recent if h.last_bought_at > since]
     recent.sort(key=lambda h: (h.last_bought_at, h.item_id), reverse=True)
     for holding in recent:

@@ -15,6 +15,7 @@ from datetime import datetime
 from recsys.records import Item, Purchase, ScoredItem
 from recsys.rules.categories import CategoryBehaviour, resolve_behaviour
 from recsys.rules.config import RulesConfig
+from recsys.rules.history import Holding, holdings
 from recsys.rules.learned_complements import LearnedComplements
 
 
@@ -56,6 +57,17 @@ class RuleContext:
     basket: Sequence[str] = ()
     placement: str = "newsletter"
     customer_id: str | None = None
+    # Per-context memo of derived data several rules need (holdings): the context is
+    # immutable, so computing it once is safe.
+    _memo: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def holdings(self) -> Mapping[str, Holding]:
+        """`holdings(purchases, now)`, computed once per context."""
+        cached = self._memo.get("holdings")
+        if cached is None:
+            cached = holdings(self.purchases, self.now)
+            self._memo["holdings"] = cached
+        return cached  # type: ignore[return-value]
 
     def category_of(self, item_id: str) -> str | None:
         item = self.catalog.get(item_id)

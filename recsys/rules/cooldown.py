@@ -10,8 +10,8 @@ from recsys.rules._time import utc
 from recsys.rules.candidates import Candidate, RuleContext
 from recsys.rules.categories import CategoryBehaviour, resolve_behaviour
 from recsys.rules.config import CategoriesConfig
-from recsys.rules.hierarchy import under_any
-from recsys.rules.history import holdings
+from recsys.rules.hierarchy import ancestors
+from recsys.rules.history import Holding, holdings
 
 
 def in_cooldown(last_purchase: datetime, now: datetime, cooldown_days: int) -> bool:
@@ -25,6 +25,7 @@ def durable_blocks(
     behaviours: Mapping[str, CategoryBehaviour],
     config: CategoriesConfig,
     now: datetime,
+    held: Mapping[str, Holding] | None = None,
 ) -> dict[str, datetime]:
     """Blocked durable scopes -> the UTC instant each block ends (exclusive).
 
@@ -34,7 +35,9 @@ def durable_blocks(
     customer still needing one. The block runs from the item's last purchase.
     """
     blocks: dict[str, datetime] = {}
-    for holding in holdings(purchases, now).values():
+    if held is None:
+        held = holdings(purchases, now)
+    for holding in held.values():
         item = catalog.get(holding.item_id)
         if item is None or not holding.kept:
             continue
@@ -52,14 +55,20 @@ def durable_blocks(
 def durable_cooldown(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candidate]:
     """Drop every candidate in a durable category the customer bought in within its cooldown."""
     scopes = durable_blocks(
-        ctx.purchases, ctx.catalog, ctx.behaviours, ctx.config.categories, ctx.now
+        ctx.purchases,
+        ctx.catalog,
+        ctx.behaviours,
+        ctx.config.categories,
+        ctx.now,
+        ctx.holdings(),
     )
     if not scopes:
         return list(candidates)
     kept = []
     for candidate in candidates:
         category = ctx.category_of(candidate.item_id)
-        if category and under_any(category, scopes):
+        # "under any blocked scope" == one of the category's ancestors is blocked
+        if category and not scopes.keys().isdisjoint(ancestors(category)):
             continue
         kept.append(candidate)
     return kept
