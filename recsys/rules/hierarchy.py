@@ -8,14 +8,19 @@ blocks, exclusions) means "this category and everything under it", so
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 SEPARATOR = "/"
 
 
-def ancestors(category: str) -> list[str]:
-    """The category itself, then each parent up to the root: `a/b/c` -> `[a/b/c, a/b, a]`."""
+@lru_cache(maxsize=65_536)
+def ancestors(category: str) -> tuple[str, ...]:
+    """The category itself, then each parent up to the root: `a/b/c` -> `(a/b/c, a/b, a)`.
+
+    Cached: every rule asks this for every candidate, and catalogs reuse few categories.
+    """
     parts = category.split(SEPARATOR)
-    return [SEPARATOR.join(parts[:n]) for n in range(len(parts), 0, -1)]
+    return tuple(SEPARATOR.join(parts[:n]) for n in range(len(parts), 0, -1))
 
 
 def is_under(category: str, scope: str) -> bool:
