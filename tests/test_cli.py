@@ -1,0 +1,102 @@
+"""The `recsys` command end to end on a small demo retailer (SQLite), as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recsys.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RECSYS_HOME", str(tmp_path))
+    monkeypatch.delenv("RECSYS_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def recsys(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def load_demo(home: Path) -> None:
+    code, out = recsys("demo-data", "--customers", "300", "--items", "80", "--out", str(home / "d"))
+    assert code == 0, out
+    for kind, name in (
+        ("catalog", "catalog.csv"),
+        ("customers", "customers.csv"),
+        ("transactions", "transactions.csv.gz"),
+    ):
+        code, out = recsys("ingest", kind, str(home / "d" / name))
+        assert code == 0, out
+        assert "rejected 0" in out
+
+
+def test_train_list_tier_rules_evaluate(home: Path) -> None:
+    load_demo(home)
+    code, out = recsys("train", "--model", "popular")
+    assert code == 0 and "(current)" in out, out
+    code, out = recsys("train", "--model", "als", "--iterations", "3")
+    assert code == 0, out
+    code, out = recsys("models", "list")
+    assert code == 0 and "popular" in out and "als" in out
+    first = next(p.name for p in (home / "models").iterdir() if p.name.endswith("-popular"))
+    code, out = recsys("models", "use", first)
+    assert code == 0 and first in out
+    assert (home / "models" / "current").read_text().strip() == first
+
+    code, out = recsys("tier", "C000001", "--json")
+    assert code == 0, out
+    status = json.loads(out)
+    assert status["customer_id"] == "C000001" and status["window_days"] == 365
+    code, out = recsys("tier", "nobody")
+    assert code != 0 and "not known" in out
+
+    code, out = recsys("rules", "check")
+    assert code == 0 and json.loads(out)["loyalty"]["window_days"] == 365
+    code, out = recsys("rules", "learned")
+    assert code == 0 and "electronics/tv" in out
+
+    code, out = recsys(
+        "evaluate", "--models", "popular,repurchase", "--holdout-days", "30",
+        "--out", str(home / "report"),
+    )
+    assert code == 0, out
+    report = json.loads((home / "report" / "report.json").read_text())
+    assert {r["model"] for r in report["results"]} >= {"popular", "repurchase"}
+    assert (home / "report" / "report.html").read_text().startswith("<!")
+
+
+def test_bad_training_requests_fail_clearly_and_keep_the_current_model(home: Path) -> None:
+    code, out = recsys("train", "--model", "popular")
+    assert code != 0 and "current model was not changed" in out
+    load_demo(home)
+    code, out = recsys("train", "--model", "popular")
+    assert code == 0
+    current = (home / "models" / "current").read_text()
+    code, out = recsys("train", "--model", "deep-magic")
+    assert code != 0 and "unknown model" in out
+    assert (home / "models" / "current").read_text() == current
+
+
+def test_bad_rules_file_is_refused_with_the_key_path(home: Path) -> None:
+    bad = home / "rules.toml"
+    bad.write_text("[loyalty]\nwindow_days = 'a year'\n")
+    code, out = recsys("rules", "check", str(bad))
+    assert code != 0 and "loyalty.window_days" in out
+
+
+def test_ingest_bad_input(home: Path) -> None:
+    code, out = recsys("ingest", "orders", "x.csv")
+    assert code != 0 and "unknown kind" in out
+    code, out = recsys("ingest", "catalog", str(home / "missing.csv"))
+    assert code != 0 and "no such file" in out and "nothing was loaded" in out
+    (home / "t.csv").write_text("a,b\n1,2\n")
+    code, out = recsys("ingest", "transactions", str(home / "t.csv"), "--map", "a=colour")
+    assert code != 0 and "not a transactions column" in out
