@@ -117,7 +117,7 @@ def build_matrix(
     when either is set, because reading the clock here would make training
     unreproducible. Lines after `now` are ignored when `now` is given.
     `item_ids` fixes the column order (items outside it are dropped); by default
-    items appear in first-seen order of the sorted frame.
+    items (and always the customers) are in sorted id order.
     """
     params = params or MatrixParams()
     _check_columns(purchases)
@@ -158,7 +158,6 @@ def build_matrix(
             latest=pl.col("decay").filter(bought).max(),
         )
         .filter((pl.col("net") > 0) & (pl.col("gross") > 0))
-        .sort("customer_id", "item_id")
     )
 
     share = pl.col("net") / pl.col("gross")
@@ -173,9 +172,11 @@ def build_matrix(
             value = pl.col("latest")
     pairs = pairs.with_columns(value=value).filter(pl.col("value") > 0)
 
-    users = IdMap(tuple(pairs.get_column("customer_id").unique(maintain_order=True).to_list()))
+    # Ids in sorted order; the pairs themselves stay unsorted (sorting 19M string pairs took
+    # 10 s at 1M x 100k) because the CSR constructor orders its entries anyway.
+    users = IdMap(tuple(pairs.get_column("customer_id").unique().sort().to_list()))
     if item_ids is None:
-        item_ids = IdMap(tuple(sorted(set(pairs.get_column("item_id").to_list()))))
+        item_ids = IdMap(tuple(pairs.get_column("item_id").unique().sort().to_list()))
     shape = (len(users), len(item_ids))
     rows = _codes(pairs.get_column("customer_id"), users)
     cols = _codes(pairs.get_column("item_id"), item_ids)
