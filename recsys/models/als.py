@@ -81,18 +81,6 @@ class ALSRecommender(ImplicitRecommender[ALSParams, AlternatingLeastSquares]):
     def _model_arrays(self) -> dict[str, np.ndarray]:
         return als_arrays(self.model)
 
-    def _score_users(
-        self, user_idx: np.ndarray, n: int, exclude_seen: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        n = min(n, len(self.data.item_ids))
-        ids, scores = self.model.recommend(
-            user_idx,
-            self.data.user_items[user_idx],
-            N=n,
-            filter_already_liked_items=exclude_seen,
-        )
-        return np.atleast_2d(ids), np.atleast_2d(scores)
-
     def _score_row(
         self, row: sp.csr_matrix, n: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -437,3 +437,16 @@ class ImplicitRecommender(Recommender[P], Generic[P, M]):
         if self._model is None:
             raise RuntimeError(f"{self.name} model is not fitted")
         return self._model
+
+    def _score_users(
+        self, user_idx: np.ndarray, n: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """implicit's batch recommend over the training rows of `user_idx`."""
+        model: Any = self.model
+        ids, scores = model.recommend(
+            user_idx,
+            self.data.user_items[user_idx],
+            N=min(n, len(self.data.item_ids)),
+            filter_already_liked_items=exclude_seen,
+        )
+        return np.atleast_2d(ids), np.atleast_2d(scores)

@@ -67,17 +67,6 @@ class BPRRecommender(ImplicitRecommender[BPRParams, BayesianPersonalizedRanking]
             "bpr.item_factors": np.asarray(self.model.item_factors, dtype=np.float32),
         }
 
-    def _score_users(
-        self, user_idx: np.ndarray, n: int, exclude_seen: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.model.recommend(
-            user_idx,
-            self.data.user_items[user_idx],
-            N=min(n, len(self.data.item_ids)),
-            filter_already_liked_items=exclude_seen,
-        )
-        return np.atleast_2d(ids), np.atleast_2d(scores)
-
     def _score_row(
         self, row: sp.csr_matrix, n: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:

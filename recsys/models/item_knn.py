@@ -63,17 +63,6 @@ class ItemKNNRecommender(ImplicitRecommender[ItemKNNParams, ItemItemRecommender]
     def _model_arrays(self) -> dict[str, np.ndarray]:
         return csr_arrays("knn.similarity", sp.csr_matrix(self.model.similarity))
 
-    def _score_users(
-        self, user_idx: np.ndarray, n: int, exclude_seen: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.model.recommend(
-            user_idx,
-            self.data.user_items[user_idx],
-            N=n,
-            filter_already_liked_items=exclude_seen,
-        )
-        return np.atleast_2d(ids), np.atleast_2d(scores)
-
     def _score_row(
         self, row: sp.csr_matrix, n: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
