@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from recsys.records import Item
-from recsys.rules.categories import CategoryBehaviour, resolve_behaviour
+from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_behaviour
 from recsys.rules.config import CategoriesConfig
 from recsys.rules.hierarchy import under_any
 
@@ -155,10 +155,10 @@ class _Resolver:
         return item.category if item is not None else None
 
     def of(self, item_id: str) -> CategoryBehaviour | None:
-        category = self.category(item_id)
-        if category not in self._cache:
-            self._cache[category] = resolve_behaviour(category, self.behaviours, self.config)
-        return self._cache[category]
+        key = behaviour_key(item_id, self.category(item_id))
+        if key not in self._cache:
+            self._cache[key] = resolve_behaviour(key, self.behaviours, self.config)
+        return self._cache[key]
 
 
 def durable_scopes(

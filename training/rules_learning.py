@@ -6,7 +6,7 @@ import polars as pl
 
 from recsys.models.base import JSONValue
 from recsys.offers import CATEGORY_BEHAVIOUR_KEY, COMPLEMENTS_KEY
-from recsys.rules.categories import behaviours_to_dict, learn_category_behaviour
+from recsys.rules.categories import ITEM_SCOPE, behaviours_to_dict, learn_category_behaviour
 from recsys.rules.config import RulesConfig
 from recsys.rules.learned_complements import learn_complements
 
@@ -15,7 +15,10 @@ def learn_rule_extras(
     purchases: pl.DataFrame, catalog: pl.DataFrame, rules: RulesConfig
 ) -> dict[str, JSONValue]:
     """Category behaviour (durable / consumable / regular) and co-purchase complements."""
-    categories = catalog.select("item_id", "category").drop_nulls()
+    categories = catalog.select(
+        "item_id",
+        pl.coalesce(pl.col("category"), pl.lit(ITEM_SCOPE) + pl.col("item_id")).alias("category"),
+    ).drop_nulls()
     behaviours = learn_category_behaviour(purchases, categories, rules.categories)
     complements = learn_complements(purchases, rules.complements.learned)
     return {

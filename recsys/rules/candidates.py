@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from recsys.records import Item, Purchase, ScoredItem
-from recsys.rules.categories import CategoryBehaviour, resolve_behaviour
+from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_behaviour
 from recsys.rules.config import RulesConfig
 from recsys.rules.history import Holding, holdings
 from recsys.rules.learned_complements import LearnedComplements
@@ -75,7 +75,8 @@ class RuleContext:
 
     def behaviour_of(self, item_id: str) -> CategoryBehaviour | None:
         """The resolved behaviour of an item's category; None means regular (or unknown item)."""
-        return resolve_behaviour(self.category_of(item_id), self.behaviours, self.config.categories)
+        key = behaviour_key(item_id, self.category_of(item_id))
+        return resolve_behaviour(key, self.behaviours, self.config.categories)
 
 
 Rule = Callable[[Sequence[Candidate], RuleContext], list[Candidate]]

@@ -182,6 +182,18 @@ def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehav
     )
 
 
+ITEM_SCOPE = "item:"
+
+
+def behaviour_key(item_id: str, category: str | None) -> str:
+    """Where an item's behaviour is learned and looked up: its category, else `item:<id>`.
+
+    Catalogs without categories (the UCI export has none) still learn which
+    products are rebought on a cycle: each uncategorised item is its own scope.
+    """
+    return category if category else f"{ITEM_SCOPE}{item_id}"
+
+
 def resolve_behaviour(
     category: str | None,
     learned: Mapping[str, CategoryBehaviour],

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from recsys.records import Item, Purchase
 from recsys.rules._time import utc
 from recsys.rules.candidates import Candidate, RuleContext
-from recsys.rules.categories import CategoryBehaviour, resolve_behaviour
+from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_behaviour
 from recsys.rules.config import CategoriesConfig
 from recsys.rules.hierarchy import ancestors
 from recsys.rules.history import Holding, holdings
@@ -41,7 +41,9 @@ def durable_blocks(
         item = catalog.get(holding.item_id)
         if item is None or not holding.kept:
             continue
-        behaviour = resolve_behaviour(item.category, behaviours, config)
+        behaviour = resolve_behaviour(
+            behaviour_key(item.item_id, item.category), behaviours, config
+        )
         if behaviour is None or behaviour.kind != "durable" or behaviour.cooldown_days is None:
             continue
         if not in_cooldown(holding.last_bought_at, now, behaviour.cooldown_days):
@@ -66,9 +68,9 @@ def durable_cooldown(candidates: Sequence[Candidate], ctx: RuleContext) -> list[
         return list(candidates)
     kept = []
     for candidate in candidates:
-        category = ctx.category_of(candidate.item_id)
+        scope = behaviour_key(candidate.item_id, ctx.category_of(candidate.item_id))
         # "under any blocked scope" == one of the category's ancestors is blocked
-        if category and not scopes.keys().isdisjoint(ancestors(category)):
+        if not scopes.keys().isdisjoint(ancestors(scope)):
             continue
         kept.append(candidate)
     return kept

@@ -52,3 +52,16 @@ def test_future_purchases_are_ignored() -> None:
 def test_restock_due_boundary() -> None:
     assert restock_due(NOW - timedelta(days=7), NOW, 7)
     assert not restock_due(NOW - timedelta(days=7) + timedelta(microseconds=1), NOW, 7)
+
+
+def test_an_uncategorised_item_learns_its_own_cycle() -> None:
+    from recsys.records import Item
+    from recsys.rules.categories import behaviour_key
+
+    catalog = {"bag": Item("bag", name="Jumbo bag", price=2.0)}  # no category, as in UCI
+    key = behaviour_key("bag", None)
+    learned = {key: CategoryBehaviour(key, "consumable", 80, 0.9, 14.0, 0.2, 14)}
+    early = ctx([buy("bag", 13, price=2.0)], behaviours=learned, catalog=catalog)
+    due = ctx([buy("bag", 14, price=2.0)], behaviours=learned, catalog=catalog)
+    assert already_bought(cands("bag"), early) == []
+    assert ids(already_bought(cands("bag"), due)) == ["bag"]
