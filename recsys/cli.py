@@ -2,48 +2,21 @@
 
 from __future__ import annotations
 
-import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from recsys.settings import Settings
+from recsys.cli_common import console, out
+from recsys.cli_common import fail as _fail
+from recsys.cli_common import load_rules_or_fail as _rules
+from recsys.cli_common import load_settings as _settings
+from recsys.cli_common import open_store as _engine
+from recsys.cli_common import parse_date as _parse_date
 
 app = typer.Typer(help="Loyalty and personalized-offer recommender.", no_args_is_help=True)
-console = Console(stderr=True)
-# Tables stay readable when stdout is a file or a pipe (no terminal width to follow).
-out = Console(width=None if sys.stdout.isatty() else 160)
-
-
-def _settings() -> Settings:
-    from recsys.logs import configure_logging
-
-    settings = Settings()
-    configure_logging(settings.log_format, settings.log_level)
-    return settings
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    # escape: messages quote key paths such as `loyalty.tiers[2]`, which rich reads as markup
-    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
-    return typer.Exit(code)
-
-
-def _engine(settings: Settings) -> Any:
-    from recsys.store.engine import StoreError, create_store_engine, migrate
-
-    engine = create_store_engine(settings.database_url)
-    try:
-        migrate(engine)
-    except Exception as exc:
-        raise _fail(str(StoreError(f"cannot open the store {engine.url!r}: {exc}"))) from exc
-    return engine
 
 
 def _progress(transient: bool = False) -> Progress:
@@ -175,13 +148,6 @@ def serve(
     )
 
 
-def _parse_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise _fail(f"{value!r} is not a date (YYYY-MM-DD)") from exc
-
-
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     table = Table(title=title)
     for column in columns:
@@ -195,15 +161,6 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _rules(settings: Settings) -> Any:
-    from recsys.rules.config import RulesConfigError, load_rules
-
-    try:
-        return load_rules(settings.rules_path)
-    except RulesConfigError as exc:
-        raise _fail(str(exc)) from exc
 
 
 @app.command()

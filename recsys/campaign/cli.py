@@ -6,21 +6,26 @@ call `run_campaign`, print the summary to stderr (stdout may carry the offers).
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from recsys.cli_common import (
+    console,
+    fail,
+    load_rules_or_fail,
+    load_settings,
+    open_store,
+    parse_date,
+)
+from recsys.settings import Settings
 from recsys.store.campaigns import Occasion
 
 campaign_app = typer.Typer(
     help="Write the day's anniversary or birthday offers (JSON Lines).", no_args_is_help=True
 )
-console = Console(stderr=True)
-
 DateOption = Annotated[str, typer.Option("--date", help="the campaign day, YYYY-MM-DD")]
 OutOption = Annotated[
     Path | None,
@@ -57,30 +62,19 @@ def birthday(
     _run("birthday", day, out, dry_run, limit_items, batch_size)
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def _parse_day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise _fail(f"--date {value!r} is not a date (YYYY-MM-DD)", 2) from exc
-
-
 def _run(
-    occasion: Occasion, value: str, out: Path | None, dry_run: bool, limit_items: int,
+    occasion: Occasion,
+    value: str,
+    out: Path | None,
+    dry_run: bool,
+    limit_items: int,
     batch_size: int,
 ) -> None:
     from recsys.campaign.job import CampaignError, run_campaign
     from recsys.campaign.output import open_output
-    from recsys.logs import configure_logging
-    from recsys.settings import Settings
 
-    day = _parse_day(value)
-    settings = Settings()
-    configure_logging(settings.log_format, settings.log_level)
+    day = parse_date(value)
+    settings = load_settings()
     # Everything that can fail up front is checked before the first batch is recorded.
     try:
         with open_output(out) as stream:
@@ -92,15 +86,23 @@ def _run(
                     progress.update(task, completed=done, total=total)
 
                 summary = run_campaign(
-                    engine, model, rules, catalog,
-                    occasion=occasion, day=day, out=stream,
+                    engine,
+                    model,
+                    rules,
+                    catalog,
+                    occasion=occasion,
+                    day=day,
+                    out=stream,
                     journal_dir=settings.home / "campaigns",
-                    out_path=out, dry_run=dry_run, limit_items=limit_items,
-                    valid_days=settings.voucher_valid_days, batch_size=batch_size,
+                    out_path=out,
+                    dry_run=dry_run,
+                    limit_items=limit_items,
+                    valid_days=settings.voucher_valid_days,
+                    batch_size=batch_size,
                     progress=report,
                 )
     except CampaignError as exc:
-        raise _fail(str(exc), 1) from exc
+        raise fail(str(exc), 1) from exc
     skipped = ", ".join(f"{reason} {count:,}" for reason, count in summary.skipped.items())
     console.print(
         f"{occasion} {day.isoformat()}{' (dry run)' if dry_run else ''}: "
@@ -110,28 +112,18 @@ def _run(
     )
 
 
-def _load(settings: Any) -> tuple[Any, Any, Any, Any]:
+def _load(settings: Settings) -> tuple[Any, Any, Any, Any]:
     """Store, current model, rules and catalog; a clear error (exit 1) for each failure."""
-    from recsys.rules.config import RulesConfigError, load_rules
     from recsys.store.catalog import load_items
-    from recsys.store.engine import create_store_engine, migrate
     from training.errors import ArtifactError
     from training.serving import load_serving_model
 
-    try:
-        rules = load_rules(settings.rules_path)
-    except RulesConfigError as exc:
-        raise _fail(str(exc), 1) from exc
-    engine = create_store_engine(settings.database_url)
-    try:
-        migrate(engine)
-    except Exception as exc:  # the driver's errors vary; the message is what matters
-        url = engine.url.render_as_string(hide_password=True)
-        raise _fail(f"cannot open the store {url}: {exc}", 1) from exc
+    rules = load_rules_or_fail(settings, 1)
+    engine = open_store(settings, 1)
     try:
         model = load_serving_model(settings.models_dir)
     except (ArtifactError, OSError) as exc:
-        raise _fail(f"{exc}; run `recsys train` first", 1) from exc
+        raise fail(f"{exc}; run `recsys train` first", 1) from exc
     with engine.connect() as conn:
         catalog = load_items(conn)
     return engine, model, rules, catalog

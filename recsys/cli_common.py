@@ -1,0 +1,65 @@
+"""What every `recsys` command shares: consoles, settings, errors, the store and the rules.
+
+Used by `recsys/cli.py` and the campaign sub-app, so both fail the same way.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from recsys.settings import Settings
+
+console = Console(stderr=True)
+# Tables stay readable when stdout is a file or a pipe (no terminal width to follow).
+out = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, with logging configured from them."""
+    from recsys.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print an error and return the exit to raise."""
+    # escape: messages quote key paths such as `loyalty.tiers[2]`, which rich reads as markup
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    return typer.Exit(code)
+
+
+def parse_date(value: str, code: int = 2) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise fail(f"{value!r} is not a date (YYYY-MM-DD)", code) from exc
+
+
+def open_store(settings: Settings, code: int = 2) -> Any:
+    """The migrated store engine, or a clear error naming the store (password hidden)."""
+    from recsys.store.engine import create_store_engine, migrate
+
+    engine = create_store_engine(settings.database_url)
+    try:
+        migrate(engine)
+    except Exception as exc:  # the driver's errors vary; the message is what matters
+        url = engine.url.render_as_string(hide_password=True)
+        raise fail(f"cannot open the store {url}: {exc}", code) from exc
+    return engine
+
+
+def load_rules_or_fail(settings: Settings, code: int = 2) -> Any:
+    from recsys.rules.config import RulesConfigError, load_rules
+
+    try:
+        return load_rules(settings.rules_path)
+    except RulesConfigError as exc:
+        raise fail(str(exc), code) from exc
