@@ -108,7 +108,7 @@ def run(full: bool) -> list[Row]:
         return [p.item_id for p in d.purchases if p.quantity > 0]
 
     scored = {d.customer_id: rec.recommend(d.customer_id, POOL) for d in customers}
-    fillers = candidates_from_scored(model.popular_pool, source="popular")
+    fillers = model.fillers
 
     def pipeline_call(d: Any) -> Callable[[], object]:
         candidates = candidates_from_scored(scored[d.customer_id])

@@ -325,7 +325,7 @@ def _rules_on_lists(
     model = ServingModel.from_parts(
         "evaluation", name, recommender, inputs.extras, pool=pool, trained_at=split.cut
     )
-    fillers = candidates_from_scored(model.popular_pool, source="popular")
+    fillers = model.fillers
     scored = recommender.recommend_batch(list(users), pool)
     history = _purchases_by_customer(split.train, users)
     lists: dict[str, list[str]] = {}
