@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
@@ -24,6 +24,7 @@ from recsys.matrix import InteractionMatrix, history_row
 from recsys.records import ScoredItem
 
 __all__ = [
+    "CandidateLists",
     "ImplicitRecommender",
     "JSONValue",
     "ModelStateError",
@@ -85,6 +86,46 @@ class TrainedData:
             interactions.order_counts,
             counts,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateLists:
+    """Each training customer's top-`k` items, scored once at training time.
+
+    ids: `(n_users, k)` int32 item indices, best first, -1 in empty slots.
+    scores: `(n_users, k)` float32, the model's scores for `ids` (0 in empty slots).
+
+    Serving reads a row instead of scoring the whole catalog per request, as
+    recommendation servers do with per-user lists computed offline.
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return int(self.ids.shape[1])
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"candidates.ids": self.ids, "candidates.scores": self.scores}
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], n_users: int, n_items: int
+    ) -> CandidateLists | None:
+        """The saved lists, None when the artifact has none; ModelStateError when invalid."""
+        if "candidates.ids" not in arrays:
+            return None
+        ids = np.asarray(arrays["candidates.ids"])
+        scores = require_array(arrays, "candidates.scores", (n_users, None))
+        if ids.shape != scores.shape or not np.issubdtype(ids.dtype, np.integer):
+            raise ModelStateError(
+                f"candidates.ids has shape {ids.shape} and type {ids.dtype}, expected integers "
+                f"of shape {scores.shape}"
+            )
+        if ids.size and (int(ids.min()) < -1 or int(ids.max()) >= n_items):
+            raise ModelStateError("candidates.ids holds item indices outside the catalog")
+        return cls(np.ascontiguousarray(ids, dtype=np.int32), scores)
 
 
 def csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
@@ -161,12 +202,15 @@ class Recommender(ABC, Generic[P]):
 
     name: ClassVar[str]
     params_type: ClassVar[type[Any]]
+    #: False where every customer gets the same list (nothing to precompute).
+    personalised: ClassVar[bool] = True
 
     def __init__(self, params: P, *, num_threads: int = 0) -> None:
         """`num_threads`: implicit's OpenMP threads for fit and batch scoring (0 = all cores)."""
         self._params = params
         self._num_threads = num_threads
         self._data: TrainedData | None = None
+        self._lists: CandidateLists | None = None
 
     # ---- construction and persistence -------------------------------------------------
 
@@ -199,6 +243,44 @@ class Recommender(ABC, Generic[P]):
             self._fit(data, show_progress=show_progress)
         self._data = data
 
+    @property
+    def precomputed(self) -> int:
+        """How many items per customer were precomputed (0: none; every call scores)."""
+        return 0 if self._lists is None else self._lists.k
+
+    def precompute(
+        self,
+        k: int,
+        *,
+        batch: int = 2048,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """Score every training customer once and keep their top-`k` items.
+
+        `recommend` and `recommend_batch` then answer a known customer without
+        fresh orders from that list when at most `k` items are asked for.
+        `progress(done, total)` is called after each batch of customers.
+        """
+        data = self.data
+        if not self.personalised or k <= 0:
+            self._lists = None
+            return
+        n_users = len(data.user_ids)
+        k = min(k, len(data.item_ids))
+        ids = np.full((n_users, k), -1, dtype=np.int32)
+        scores = np.zeros((n_users, k), dtype=np.float32)
+        with single_threaded_blas():
+            for start in range(0, n_users, batch):
+                block = np.arange(start, min(start + batch, n_users), dtype=np.int32)
+                got_ids, got_scores = self._score_users(block, k, False)
+                width = min(k, got_ids.shape[1])
+                valid = (got_ids[:, :width] >= 0) & np.isfinite(got_scores[:, :width])
+                ids[block, :width] = np.where(valid, got_ids[:, :width], -1)
+                scores[block, :width] = np.where(valid, got_scores[:, :width], 0.0)
+                if progress is not None:
+                    progress(int(block[-1]) + 1, n_users)
+        self._lists = CandidateLists(ids, scores)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The fitted state as named numeric arrays (saved with allow_pickle=False)."""
         data = self.data
@@ -208,6 +290,8 @@ class Recommender(ABC, Generic[P]):
             "popularity": data.popularity.astype(np.float32),
         }
         arrays.update(self._model_arrays())
+        if self._lists is not None:
+            arrays.update(self._lists.to_arrays())
         return arrays
 
     @classmethod
@@ -236,6 +320,7 @@ class Recommender(ABC, Generic[P]):
         with single_threaded_blas():
             model._restore(data, arrays)
         model._data = data
+        model._lists = CandidateLists.from_arrays(arrays, len(user_ids), len(item_ids))
         return model
 
     # ---- public API (external ids) ----------------------------------------------------
@@ -275,6 +360,9 @@ class Recommender(ABC, Generic[P]):
             return []
         user_idx = data.user_ids.get(customer_id)
         extra = [item for item in history if item in data.item_ids]
+        if user_idx is not None and not extra and self._stored(n, exclude_seen):
+            assert self._lists is not None
+            return self._finish(self._lists.ids[user_idx], self._lists.scores[user_idx], n, None)
         if user_idx is not None and not extra:
             ids, scores = self._score_users(np.asarray([user_idx], dtype=np.int32), n, exclude_seen)
             seen = data.user_items[user_idx] if exclude_seen else None
@@ -298,7 +386,11 @@ class Recommender(ABC, Generic[P]):
             return {c: [] for c in customer_ids}
         if known:
             idx = np.asarray([data.user_ids.index(c) for c in known], dtype=np.int32)
-            ids, scores = self._score_users(idx, n, exclude_seen)
+            if self._stored(n, exclude_seen):
+                assert self._lists is not None
+                ids, scores = self._lists.ids[idx], self._lists.scores[idx]
+            else:
+                ids, scores = self._score_users(idx, n, exclude_seen)
             for row, customer_id in enumerate(known):
                 seen = data.user_items[idx[row]] if exclude_seen else None
                 out[customer_id] = self._finish(ids[row], scores[row], n, seen)
@@ -322,6 +414,10 @@ class Recommender(ABC, Generic[P]):
                 continue
             result.append(ScoredItem(data.item_ids.external(int(i)), float(score)))
         return result[:n]
+
+    def _stored(self, n: int, exclude_seen: bool) -> bool:
+        """Whether precomputed lists answer a top-`n` query for a known customer."""
+        return self._lists is not None and not exclude_seen and n <= self._lists.k
 
     # ---- hooks ------------------------------------------------------------------------
 

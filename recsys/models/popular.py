@@ -31,6 +31,7 @@ class PopularRecommender(Recommender[PopularParams]):
     """Most popular items; `recommend` ignores who asks (history included)."""
 
     name = "popular"
+    personalised = False
     params_type = PopularParams
 
     def __init__(self, params: PopularParams | None = None, *, num_threads: int = 0) -> None:

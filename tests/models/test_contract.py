@@ -7,6 +7,7 @@ the customer's parity, and similar items share the item's parity.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -26,9 +27,11 @@ from recsys.models import (
     create_model,
 )
 from recsys.models.als import ALSParams
+from recsys.models.base import ModelStateError
 from recsys.models.bpr import BPRParams
 from recsys.models.hybrid import HybridParams
 from recsys.models.item_knn import ItemKNNParams
+from recsys.records import ScoredItem
 
 SIZE = 40
 NOW = datetime(2026, 11, 22, 10, 0, 0)
@@ -55,6 +58,16 @@ def checkerboard_purchases(size: int = SIZE) -> pl.DataFrame:
 
 def parity(external_id: str) -> int:
     return int(external_id[1:]) % 2
+
+
+def assert_same_ranking(got: Sequence[ScoredItem], want: Sequence[ScoredItem]) -> None:
+    """Same scores in the same order; tied items (the checkerboard has many) may swap."""
+    assert len(got) == len(want)
+    assert np.allclose([r.score for r in got], [r.score for r in want], atol=1e-5)
+    scores = {r.item_id: r.score for r in want}
+    for r in got:
+        if r.item_id in scores:
+            assert r.score == pytest.approx(scores[r.item_id], abs=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -125,12 +138,7 @@ class RecommenderContract:
         batch = model.recommend_batch(["c0", "c5", "nobody", "c0"], 8)
         assert set(batch) == {"c0", "c5", "nobody"}
         for customer in ("c0", "c5"):
-            single = {r.item_id: r.score for r in model.recommend(customer, 8)}
-            batched = {r.item_id: r.score for r in batch[customer]}
-            # tied scores may come back in another order; the scores must agree
-            assert np.allclose(sorted(batched.values()), sorted(single.values()), atol=1e-5)
-            for item in batched.keys() & single.keys():
-                assert batched[item] == pytest.approx(single[item], abs=1e-5)
+            assert_same_ranking(batch[customer], model.recommend(customer, 8))
         assert batch["nobody"] == model.popular(8)
 
     def test_similar_items(self, model: Recommender[Any]) -> None:
@@ -165,6 +173,49 @@ class RecommenderContract:
                 r.item_id for r in model.recommend(customer, 6)
             ]
         assert restored.params == model.params
+
+    def test_precomputed_lists_answer_as_scoring_does(self, model: Recommender[Any]) -> None:
+        arrays = model.to_arrays()
+        served = type(model).from_arrays(
+            model.params, arrays, model.data.user_ids, model.data.item_ids
+        )
+        served.precompute(10, batch=7)  # several batches, the last one short
+        if not self.personalised:
+            assert served.precomputed == 0
+            return
+        assert served.precomputed == 10
+        customers = ["c0", "c3", "c8", "c39"]
+        for customer in customers:
+            for n in (4, 10, 12):  # 12 > k: scored, not read
+                assert_same_ranking(served.recommend(customer, n), model.recommend(customer, n))
+        batch = served.recommend_batch(customers, 6)
+        for customer in customers:
+            assert_same_ranking(batch[customer], model.recommend(customer, 6))
+        # a fresh order makes the stored list stale: the customer is scored again
+        fresh = served.recommend("c0", 4, history=["i1"])
+        assert fresh == model.recommend("c0", 4, history=["i1"])
+        restored = type(model).from_arrays(
+            model.params, served.to_arrays(), model.data.user_ids, model.data.item_ids
+        )
+        assert restored.precomputed == 10
+        assert restored.recommend("c3", 5) == served.recommend("c3", 5)
+
+    def test_corrupt_precomputed_lists_are_refused(self, model: Recommender[Any]) -> None:
+        if not self.personalised:
+            pytest.skip("not personalised")
+        arrays = dict(model.to_arrays())
+        n_users, n_items = len(model.data.user_ids), len(model.data.item_ids)
+        arrays["candidates.ids"] = np.full((n_users, 3), n_items, dtype=np.int32)
+        arrays["candidates.scores"] = np.zeros((n_users, 3), dtype=np.float32)
+        with pytest.raises(ModelStateError, match="outside the catalog"):
+            type(model).from_arrays(
+                model.params, arrays, model.data.user_ids, model.data.item_ids
+            )
+        arrays["candidates.scores"] = np.zeros((n_users, 2), dtype=np.float32)
+        with pytest.raises(ModelStateError, match="candidates"):
+            type(model).from_arrays(
+                model.params, arrays, model.data.user_ids, model.data.item_ids
+            )
 
     def test_unknown_param_is_refused(self, model: Recommender[Any]) -> None:
         with pytest.raises(ValueError, match="unknown parameter"):
