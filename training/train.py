@@ -21,6 +21,7 @@ from training.artifacts import load_model, prune, save_model, use_version
 from training.errors import ArtifactError, TrainingError
 
 __all__ = [
+    "DEFAULT_CANDIDATES",
     "DEFAULT_MODEL",
     "DEFAULT_PARAMS",
     "FittedModel",
@@ -37,6 +38,8 @@ Progress = Callable[[str, int, int], None]
 """Progress callback: (stage description, steps done, total steps)."""
 
 DEFAULT_MODEL = "hybrid"
+#: items precomputed per customer for serving: the API and campaign read these lists.
+DEFAULT_CANDIDATES = 100
 
 # Best settings of the search on UCI Online Retail (docs/models.md). Matrix keys
 # (confidence, half_life_days, weighting, bm25_*, window_days) and model keys
@@ -245,8 +248,12 @@ def train_model(
     metrics: Mapping[str, JSONValue] | None = None,
     make_current: bool = True,
     keep: int | None = None,
+    candidates: int = DEFAULT_CANDIDATES,
 ) -> TrainResult:
     """Train `model` on `purchases`, save a new version and make it current.
+
+    `candidates` items per customer are precomputed for serving (0: none, every
+    request scores the catalog).
 
     `now` (naive UTC) is the reference time for recency decay and names the
     version. The new artifact is loaded back before `current` is switched, so a
@@ -267,9 +274,14 @@ def train_model(
         num_threads=num_threads,
         show_progress=show_progress,
     )
+    timings = dict(fitted.timings)
+    if candidates > 0 and fitted.recommender.personalised:
+        report(f"precomputing {candidates} candidates per customer", 1, total)
+        started = time.perf_counter()
+        fitted.recommender.precompute(candidates)
+        timings["precompute"] = time.perf_counter() - started
     report("saving artifact", 2, total)
     started = time.perf_counter()
-    timings = dict(fitted.timings)
     version = save_model(
         models_dir,
         fitted.recommender,
