@@ -28,7 +28,7 @@ from recsys.ingest.validate import (
     with_lines,
 )
 from recsys.store import bulk
-from recsys.store.tables import customers, items, order_lines, orders
+from recsys.store.tables import customers, items, order_lines
 
 Progress = Callable[[int], None]
 log = structlog.get_logger(__name__)
@@ -61,10 +61,10 @@ class _RejectsFile:
         self.path = path
         self._handle: IO[bytes] | None = None
 
-    def write(self, rejects: pl.DataFrame, raw: pl.DataFrame) -> None:
-        if rejects.height == 0:
+    def write(self, rows: pl.DataFrame) -> None:
+        """`rows`: line, reason, then the values as read."""
+        if rows.height == 0:
             return
-        rows = rejects.join(raw, on=LINE, how="left").rename({LINE: "line", REASON: "reason"})
         header = self._handle is None
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,21 +99,6 @@ def _count(conn: Connection, table: object) -> int:
     return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
-def _existing_orders(conn: Connection, order_ids: Sequence[str]) -> pl.DataFrame:
-    found: list[tuple[str, str, datetime]] = []
-    for start in range(0, len(order_ids), 5000):
-        chunk = list(order_ids[start : start + 5000])
-        query = select(orders.c.order_id, orders.c.customer_id, orders.c.purchased_at).where(
-            orders.c.order_id.in_(chunk)
-        )
-        found.extend((r[0], r[1], r[2]) for r in conn.execute(query))
-    return pl.DataFrame(
-        found,
-        schema={"order_id": pl.Utf8, "stored_customer": pl.Utf8, "stored_at": pl.Datetime("us")},
-        orient="row",
-    )
-
-
 def _merge_keys(lines: pl.DataFrame) -> pl.DataFrame:
     """Sum lines sharing (order_id, item_id); price becomes the quantity-weighted mean."""
     priced = pl.col("unit_price").is_not_null()
@@ -129,6 +114,102 @@ def _merge_keys(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    """A batch's rejects: (line, reason), the rows for the rejects file, counts per reason."""
+
+    rejects: pl.DataFrame
+    rows: pl.DataFrame
+    reasons: Counter[str]
+
+    @staticmethod
+    def of(parts: Sequence[pl.DataFrame], raw: pl.DataFrame) -> _Rejected:
+        rejects = pl.concat(parts) if len(parts) > 1 else parts[0]
+        reasons: Counter[str] = Counter()
+        _count_reasons(rejects, reasons)
+        rows = rejects.join(raw, on=LINE, how="left", maintain_order="left").rename(
+            {LINE: "line", REASON: "reason"}
+        )
+        return _Rejected(rejects, rows, reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """Order lines once each order's owner is known: what is accepted and what is written."""
+
+    accepted: int
+    owner_rejects: pl.DataFrame  # _line, _reason
+    per_order: pl.DataFrame  # order_id, times (distinct timestamps), first_at
+    customers: pl.DataFrame  # customer_id
+    orders: pl.DataFrame  # order_id, customer_id, purchased_at
+    lines: pl.DataFrame  # order_id, item_id, quantity, unit_price, load_id (key order)
+
+
+def _settle(lines: pl.DataFrame, owners: pl.DataFrame, load_id: str) -> _Settled:
+    """Keep the lines whose customer owns their order (`owners`: order_id, owner); merge keys."""
+    with_owner = lines.join(owners, on="order_id", how="left", maintain_order="left")
+    wrong = with_owner.filter(pl.col("customer_id") != pl.col("owner"))
+    owner_rejects = wrong.select(
+        pl.col(LINE),
+        (
+            pl.lit("order '")
+            + pl.col("order_id")
+            + pl.lit("' belongs to customer '")
+            + pl.col("owner")
+            + pl.lit("', not '")
+            + pl.col("customer_id")
+            + pl.lit("'")
+        ).alias(REASON),
+    )
+    accepted = with_owner.filter(pl.col("customer_id") == pl.col("owner")).drop("owner")
+    per_order = accepted.group_by("order_id").agg(
+        pl.col("purchased_at").n_unique().alias("times"),
+        pl.col("purchased_at").min().alias("first_at"),
+    )
+    merged = _merge_keys(accepted)
+    return _Settled(
+        accepted=accepted.height,
+        owner_rejects=owner_rejects,
+        per_order=per_order,
+        customers=merged.select("customer_id").unique(maintain_order=True),
+        orders=merged.group_by("order_id", maintain_order=True).agg(
+            pl.col("customer_id").first(), pl.col("purchased_at").min()
+        ),
+        lines=merged.select(
+            "order_id",
+            "item_id",
+            "quantity",
+            "unit_price",
+            pl.lit(load_id).alias("load_id"),
+            # Key order: B-tree inserts in order touch each page once (2x faster).
+        ).sort("order_id", "item_id"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _TxBatch:
+    """A transactions batch as far as it can be taken without the store (the reading thread).
+
+    `settled` and `rejected` assume each order belongs to its first customer in the
+    batch; the writer redoes them when the store says otherwise (rare).
+    """
+
+    raw: pl.DataFrame
+    checked: Checked
+    first_owners: pl.DataFrame  # order_id, first_customer (first valid line of the batch)
+    settled: _Settled
+    rejected: _Rejected
+
+
+def _prepare_transactions(raw: pl.DataFrame, checked: Checked, load_id: str) -> _TxBatch:
+    first_owners = checked.valid.group_by("order_id", maintain_order=True).agg(
+        pl.col("customer_id").first().alias("first_customer")
+    )
+    settled = _settle(checked.valid, first_owners.rename({"first_customer": "owner"}), load_id)
+    rejected = _Rejected.of([checked.rejects, settled.owner_rejects], raw)
+    return _TxBatch(raw, checked, first_owners, settled, rejected)
+
+
 class _TransactionsWriter:
     def __init__(self, conn: Connection, writer: bulk.BulkWriter, load_id: str) -> None:
         self.conn = conn
@@ -137,83 +218,53 @@ class _TransactionsWriter:
         known = conn.execute(select(items.c.item_id)).scalars().all()
         self.known_items = pl.Series("item_id", known, dtype=pl.Utf8)
 
-    def process(self, checked: Checked, summary: IngestSummary) -> pl.DataFrame:
-        lines = checked.valid
-        rejects = [checked.rejects]
-        if lines.height:
-            first_owner = lines.group_by("order_id", maintain_order=True).agg(
-                pl.col("customer_id").first().alias("first_customer")
-            )
-            stored = _existing_orders(self.conn, first_owner["order_id"].to_list())
-            owners = first_owner.join(stored, on="order_id", how="left").with_columns(
-                pl.coalesce("stored_customer", "first_customer").alias("owner")
-            )
-            lines = lines.join(owners.select("order_id", "owner", "stored_at"), on="order_id")
-            wrong = lines.filter(pl.col("customer_id") != pl.col("owner"))
-            rejects.append(
-                wrong.select(
-                    pl.col(LINE),
-                    (
-                        pl.lit("order '")
-                        + pl.col("order_id")
-                        + pl.lit("' belongs to customer '")
-                        + pl.col("owner")
-                        + pl.lit("', not '")
-                        + pl.col("customer_id")
-                        + pl.lit("'")
-                    ).alias(REASON),
-                )
-            )
-            lines = lines.filter(pl.col("customer_id") == pl.col("owner"))
-            per_order = lines.group_by("order_id").agg(
-                pl.col("purchased_at").n_unique().alias("times"),
-                pl.col("purchased_at").min().alias("first_at"),
-                pl.col("stored_at").first(),
-            )
-            conflicting = per_order.filter(
-                (pl.col("times") > 1)
-                | (pl.col("stored_at").is_not_null() & (pl.col("stored_at") != pl.col("first_at")))
-            ).height
-            if conflicting:
-                summary.warnings["orders with lines at different times (earliest kept)"] += (
-                    conflicting
-                )
-        summary.accepted += lines.height
-        merged = _merge_keys(lines.drop("owner", "stored_at")) if lines.height else lines
-        summary.merged += lines.height - merged.height
-        if merged.height:
-            self.writer.upsert(
-                bulk.CUSTOMER_IDS, merged.select("customer_id").unique(maintain_order=True)
-            )
-            self.writer.upsert(
-                bulk.ORDERS,
-                merged.group_by("order_id", maintain_order=True).agg(
-                    pl.col("customer_id").first(), pl.col("purchased_at").min()
-                ),
-            )
-            self.writer.upsert(
-                bulk.ORDER_LINES,
-                merged.select(
-                    "order_id",
-                    "item_id",
-                    "quantity",
-                    "unit_price",
-                    pl.lit(self.load_id).alias("load_id"),
-                    # Key order: B-tree inserts in order touch each page once (2x faster).
-                ).sort("order_id", "item_id"),
-            )
-        return pl.concat(rejects)
+    def process(self, batch: _TxBatch, summary: IngestSummary) -> _Rejected:
+        settled, rejected = batch.settled, batch.rejected
+        stored = self.writer.existing_orders(batch.first_owners["order_id"])
+        if stored.height:
+            owners = batch.first_owners.join(
+                stored, on="order_id", how="left", maintain_order="left"
+            ).select("order_id", pl.coalesce("stored_customer", "first_customer").alias("owner"))
+            if owners["owner"].ne_missing(batch.first_owners["first_customer"]).any():
+                # The store gives some order another owner than this batch's first line.
+                settled = _settle(batch.checked.valid, owners, self.load_id)
+                rejected = _Rejected.of([batch.checked.rejects, settled.owner_rejects], batch.raw)
+        times = settled.per_order.join(
+            stored.select("order_id", "stored_at"), on="order_id", how="left"
+        )
+        conflicting = times.filter(
+            (pl.col("times") > 1)
+            | (pl.col("stored_at").is_not_null() & (pl.col("stored_at") != pl.col("first_at")))
+        ).height
+        if conflicting:
+            summary.warnings["orders with lines at different times (earliest kept)"] += conflicting
+        summary.accepted += settled.accepted
+        summary.merged += settled.accepted - settled.lines.height
+        if settled.lines.height:
+            self.writer.upsert(bulk.CUSTOMER_IDS, settled.customers)
+            # Keys of orders the store does not hold yet cannot conflict: plain inserts.
+            known = pl.col("order_id").is_in(stored["order_id"].implode())
+            for spec, frame in ((bulk.ORDERS, settled.orders), (bulk.ORDER_LINES, settled.lines)):
+                if stored.height:
+                    self.writer.upsert(spec, frame.filter(known))
+                    frame = frame.filter(~known)
+                self.writer.insert_new(spec, frame)
+        return rejected
 
 
 def _process_entity(
-    checked: Checked, kind: Kind, writer: bulk.BulkWriter, summary: IngestSummary
-) -> pl.DataFrame:
+    raw: pl.DataFrame,
+    checked: Checked,
+    kind: Kind,
+    writer: bulk.BulkWriter,
+    summary: IngestSummary,
+) -> _Rejected:
     key = "item_id" if kind == "catalog" else "customer_id"
     # A file may list a key twice: the last row wins.
     valid = checked.valid.unique(subset=key, keep="last", maintain_order=True).drop(LINE)
     summary.accepted += checked.valid.height
     writer.upsert(bulk.ITEMS if kind == "catalog" else bulk.CUSTOMERS, valid)
-    return checked.rejects
+    return _Rejected.of([checked.rejects], raw)
 
 
 def _checked_batches(
@@ -222,13 +273,19 @@ def _checked_batches(
     resolved: dict[str, tuple[str, ...]],
     kind: Kind,
     known_items: pl.Series | None,
-) -> Iterator[tuple[pl.DataFrame, Checked]]:
-    """Read and validate (no store access): the part that can run ahead of the writes."""
-    for batch in iter_batches(path, chunk_rows):
+    load_id: str,
+) -> Iterator[tuple[pl.DataFrame, Checked | _TxBatch]]:
+    """Read, validate and (transactions) merge: the part that runs ahead of the writes.
+
+    No store access here: this runs in the prefetch thread.
+    """
+    sources = {source for names in resolved.values() for source in names}
+    for batch in iter_batches(path, chunk_rows, sources):
         raw = with_lines(apply_columns(batch.frame, resolved), batch.first_line)
         if kind == "transactions":
             assert known_items is not None
-            yield raw, check_transactions(raw, known_items)
+            checked = check_transactions(raw, known_items)
+            yield raw, _prepare_transactions(raw, checked, load_id)
         elif kind == "catalog":
             yield raw, check_catalog(raw)
         else:
@@ -265,16 +322,17 @@ def ingest_file(
                 _TransactionsWriter(conn, writer, load_id) if kind == "transactions" else None
             )
             known_items = tx_writer.known_items if tx_writer is not None else None
-            batches = _checked_batches(path, chunk_rows, resolved, kind, known_items)
-            for raw, checked in prefetch(batches):
+            batches = _checked_batches(path, chunk_rows, resolved, kind, known_items, load_id)
+            for raw, prepared in prefetch(batches):
                 summary.read += raw.height
-                if tx_writer is not None:
-                    rejects = tx_writer.process(checked, summary)
+                if isinstance(prepared, _TxBatch):
+                    assert tx_writer is not None
+                    rejected = tx_writer.process(prepared, summary)
                 else:
-                    rejects = _process_entity(checked, kind, writer, summary)
-                summary.rejected += rejects.height
-                _count_reasons(rejects, summary.reasons)
-                rejects_file.write(rejects, raw)
+                    rejected = _process_entity(raw, prepared, kind, writer, summary)
+                summary.rejected += rejected.rejects.height
+                summary.reasons.update(rejected.reasons)
+                rejects_file.write(rejected.rows)
                 log.debug("ingest_batch_written", kind=kind, rows_read=summary.read)
                 if progress is not None:
                     progress(raw.height)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,16 +55,24 @@ def read_header(path: Path) -> list[str]:
     return header
 
 
-def iter_batches(path: Path, chunk_rows: int) -> Iterator[Batch]:
-    """Yield batches of about `chunk_rows` rows, never the whole file at once."""
+def iter_batches(
+    path: Path, chunk_rows: int, columns: Collection[str] | None = None
+) -> Iterator[Batch]:
+    """Yield batches of about `chunk_rows` rows, never the whole file at once.
+
+    `columns` (default: all) limits the batches to those columns; the others are
+    skipped by the parser instead of being materialised.
+    """
     header = read_header(path)
+    wanted = [name for name in header if columns is None or name in columns]
     if _is_parquet(path):
-        yield from _iter_parquet(path, chunk_rows)
+        yield from _iter_parquet(path, chunk_rows, wanted)
         return
     convert_options = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header},
+        column_types={name: pa.string() for name in wanted},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
+        include_columns=wanted,
     )
     read_options = pacsv.ReadOptions(column_names=header, use_threads=True)
     parse_options = pacsv.ParseOptions(newlines_in_values=False)
@@ -119,10 +127,11 @@ def _line_blocks(stream: pa.NativeFile, block_bytes: int, *, skip_header: bool) 
         pending = data[cut + 1 :]
 
 
-def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[Batch]:
+def _iter_parquet(path: Path, chunk_rows: int, columns: list[str]) -> Iterator[Batch]:
     row = 1
     try:
-        for record_batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        parquet = pq.ParquetFile(path)
+        for record_batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
             frame = pl.from_arrow(pa.Table.from_batches([record_batch]))
             assert isinstance(frame, pl.DataFrame)
             frame = frame.select(pl.col(name).cast(pl.Utf8) for name in frame.columns)

@@ -6,8 +6,11 @@ nothing behind.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -74,6 +77,13 @@ def _sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
 
 
 _PG_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
+_PG_ORDERS_AMONG = (
+    "SELECT order_id, customer_id, purchased_at FROM orders WHERE order_id = ANY(%s::text[])"
+)
+_SQLITE_ORDERS_AMONG = (
+    "SELECT order_id, customer_id, purchased_at FROM orders "
+    "WHERE order_id IN (SELECT value FROM json_each(?))"
+)
 
 
 class BulkWriter:
@@ -83,6 +93,58 @@ class BulkWriter:
         self._conn = conn
         self._dialect = conn.dialect.name
         self._staged: set[str] = set()
+
+    def existing_orders(self, order_ids: pl.Series) -> pl.DataFrame:
+        """The stored orders among `order_ids`: order_id, stored_customer, stored_at.
+
+        One statement whatever the number of ids (the ids travel as one parameter).
+        """
+        found: list[tuple[str, str, datetime]] = []
+        if order_ids.len():
+            ids = order_ids.to_list()
+            with self._cursor() as cursor:
+                if self._dialect == "postgresql":
+                    cursor.execute(_PG_ORDERS_AMONG, (ids,))
+                    found = list(cursor.fetchall())
+                else:
+                    cursor.execute(_SQLITE_ORDERS_AMONG, (json.dumps(ids),))
+                    # The text layout SQLAlchemy writes; naive UTC like the column.
+                    found = [(o, c, datetime.fromisoformat(at)) for o, c, at in cursor.fetchall()]
+        return pl.DataFrame(
+            found,
+            schema={
+                "order_id": pl.Utf8,
+                "stored_customer": pl.Utf8,
+                "stored_at": pl.Datetime("us"),
+            },
+            orient="row",
+        )
+
+    def insert_new(self, spec: UpsertSpec, frame: pl.DataFrame) -> None:
+        """Write rows whose keys the caller knows are not stored yet.
+
+        PostgreSQL: `COPY` straight into the table (no staging, no conflict checks),
+        inside a savepoint; should a key exist after all (a concurrent writer), the
+        savepoint is rolled back and the rows go through `upsert`. SQLite: `upsert`
+        (a plain INSERT costs the same there).
+        """
+        if frame.height == 0:
+            return
+        if self._dialect != "postgresql":
+            self.upsert(spec, frame)
+            return
+        import psycopg
+
+        with self._cursor() as cursor:
+            cursor.execute("SAVEPOINT bulk_insert_new")
+            try:
+                self._copy(cursor, spec.table, frame)
+            except psycopg.errors.UniqueViolation:
+                cursor.execute("ROLLBACK TO SAVEPOINT bulk_insert_new")
+                cursor.execute("RELEASE SAVEPOINT bulk_insert_new")
+                self.upsert(spec, frame)
+                return
+            cursor.execute("RELEASE SAVEPOINT bulk_insert_new")
 
     def upsert(self, spec: UpsertSpec, frame: pl.DataFrame) -> None:
         if frame.height == 0:
@@ -99,19 +161,14 @@ class BulkWriter:
             f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({placeholders}) "
             + _conflict_clause(spec, columns)
         )
-        cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with self._cursor() as cursor:
             cursor.executemany(sql, _sqlite_rows(frame))
-        finally:
-            cursor.close()
 
     def _upsert_postgres(
         self, spec: UpsertSpec, frame: pl.DataFrame, columns: Sequence[str]
     ) -> None:
         stage = f"_stage_{spec.table}"
-        driver = self._conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor:
+        with self._cursor() as cursor:
             if stage not in self._staged:
                 cursor.execute(
                     f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
@@ -121,10 +178,22 @@ class BulkWriter:
             else:
                 cursor.execute(f"TRUNCATE {stage}")
             column_list = ", ".join(columns)
-            # polars renders the batch as CSV in native code: far cheaper than per-row Python.
-            with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN (FORMAT csv)") as copy:
-                copy.write(frame.write_csv(include_header=False, datetime_format=_PG_DATETIME))
+            self._copy(cursor, stage, frame)
             cursor.execute(
                 f"INSERT INTO {spec.table} ({column_list}) SELECT {column_list} FROM {stage} "
                 + _conflict_clause(spec, columns)
             )
+
+    def _cursor(self) -> Any:
+        """A driver cursor, as a context manager that closes it (sqlite3's is not one)."""
+        driver = self._conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor()
+        return cursor if self._dialect == "postgresql" else contextlib.closing(cursor)
+
+    @staticmethod
+    def _copy(cursor: Any, table: str, frame: pl.DataFrame) -> None:
+        column_list = ", ".join(frame.columns)
+        # polars renders the batch as CSV in native code: far cheaper than per-row Python.
+        with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(frame.write_csv(include_header=False, datetime_format=_PG_DATETIME))
