@@ -8,6 +8,7 @@ whole lookup).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -46,6 +47,32 @@ async def get_model(request: Request) -> ServingModel:
     return model
 
 
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What a recommendation handler reads, resolved as one dependency.
+
+    FastAPI solves each dependency separately (about 0.1 ms apiece); the hot
+    endpoints take this bundle instead of five aliases.
+    """
+
+    store: Engine
+    model: ServingModel
+    rules: RulesConfig
+    catalog: Mapping[str, Item]
+    metrics: Metrics
+
+
+async def get_serving(request: Request) -> Serving:
+    state = request.app.state
+    return Serving(
+        state.engine,
+        await get_model(request),
+        state.rules,
+        state.catalog.get(),
+        state.metrics,
+    )
+
+
 async def get_catalog(request: Request) -> Mapping[str, Item]:
     cache: CatalogCache = request.app.state.catalog
     return cache.get()
@@ -68,3 +95,4 @@ ModelDep = Annotated[ServingModel, Depends(get_model)]
 RulesDep = Annotated[RulesConfig, Depends(get_rules)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 CatalogDep = Annotated[Mapping[str, Item], Depends(get_catalog)]
+ServingDep = Annotated[Serving, Depends(get_serving)]

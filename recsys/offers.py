@@ -53,6 +53,15 @@ class ServingModel:
     trained_at: datetime | None = None
     fillers: tuple[Candidate, ...] = ()
 
+    def pool(self, wanted: int) -> int:
+        """Candidates to ask the model for: at most what it precomputed per customer.
+
+        Reading a precomputed list costs microseconds; asking for more than it
+        holds would score the whole catalog for a handful of extra candidates.
+        """
+        stored = int(getattr(self.recommender, "precomputed", 0))
+        return min(wanted, stored) if stored > 0 else wanted
+
     @classmethod
     def from_parts(
         cls,
@@ -193,7 +202,9 @@ def recommend_for_customer(
             else history
         )
         scored = (
-            model.recommender.recommend(data.customer_id, pool, history=fresh)
+            model.recommender.recommend(
+                data.customer_id, model.pool(pool) if knows and not fresh else pool, history=fresh
+            )
             if data.customer_id is not None and (knows or history)
             else []
         )

@@ -224,7 +224,7 @@ def _drafts(
         return []
     # One model call for the whole batch; the rules then run per customer.
     scored = model.recommender.recommend_batch(
-        [d.customer.customer_id for d in eligible], rules.candidates.pool_size
+        [d.customer.customer_id for d in eligible], model.pool(rules.candidates.pool_size)
     )
     valid_until = day + timedelta(days=valid_days)
     drafts: list[_Draft] = []

@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from recsys.store.tables import contact_log
+
+# Built once: the API reads one customer's contacts per request.
+_CONTACT_HISTORY = (
+    select(contact_log.c.sent_at)
+    .where(contact_log.c.customer_id == bindparam("customer_id"))
+    .order_by(contact_log.c.sent_at)
+)
 
 
 def contact_history(conn: Connection, customer_id: str) -> list[datetime]:
     """UTC instants of the customer's logged marketing contacts, oldest first."""
-    query = (
-        select(contact_log.c.sent_at)
-        .where(contact_log.c.customer_id == customer_id)
-        .order_by(contact_log.c.sent_at)
-    )
-    return list(conn.execute(query).scalars())
+    return list(conn.execute(_CONTACT_HISTORY, {"customer_id": customer_id}).scalars())
 
 
 def contact_histories(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[datetime]]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from recsys.records import Purchase
 from recsys.store.tables import customers, order_lines, orders
@@ -51,23 +51,28 @@ def purchase_frame(conn: Connection, *, batch_rows: int = 500_000) -> pl.DataFra
     return pl.concat(frames, rechunk=True)
 
 
+# Built once: the API runs this per request, and building the statement cost more
+# than running it (SQLAlchemy then reuses the compiled form through its cache).
+_CUSTOMER_PURCHASES = (
+    select(
+        order_lines.c.order_id,
+        order_lines.c.item_id,
+        order_lines.c.quantity,
+        order_lines.c.unit_price,
+        orders.c.purchased_at,
+    )
+    .join(orders, orders.c.order_id == order_lines.c.order_id)
+    .where(orders.c.customer_id == bindparam("customer_id"))
+    .order_by(orders.c.purchased_at, order_lines.c.item_id)
+)
+
+
 def customer_purchases(conn: Connection, customer_id: str) -> list[Purchase]:
     """One customer's order lines, oldest first."""
-    query = (
-        select(
-            order_lines.c.order_id,
-            order_lines.c.item_id,
-            order_lines.c.quantity,
-            order_lines.c.unit_price,
-            orders.c.purchased_at,
-        )
-        .join(orders, orders.c.order_id == order_lines.c.order_id)
-        .where(orders.c.customer_id == customer_id)
-        .order_by(orders.c.purchased_at, order_lines.c.item_id)
-    )
+    rows = conn.execute(_CUSTOMER_PURCHASES, {"customer_id": customer_id})
     return [
-        Purchase(r.order_id, r.item_id, float(r.quantity), r.unit_price, r.purchased_at)
-        for r in conn.execute(query)
+        Purchase(order_id, item_id, float(quantity), unit_price, purchased_at)
+        for order_id, item_id, quantity, unit_price, purchased_at in rows
     ]
 
 
