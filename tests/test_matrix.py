@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
+from recsys import matrix as matrix_module
 from recsys.ids import IdMap
-from recsys.matrix import MatrixParams, build_matrix, history_row
+from recsys.matrix import InteractionMatrix, MatrixParams, build_matrix, history_row
 
 SCHEMA = {
     "customer_id": pl.Utf8,
@@ -145,3 +147,196 @@ def test_history_row() -> None:
 def test_missing_column(now: datetime) -> None:
     with pytest.raises(ValueError, match="order_id"):
         build_matrix(frame([("a", "x", "o", 1.0, now)]).drop("order_id"))
+
+
+# ---- the sort-based build against a plain-Python reference --------------------------------
+
+
+@dataclass
+class _Pair:
+    net: float = 0.0
+    gross: float = 0.0
+    decayed: float = 0.0
+    decayed_lines: float = 0.0
+    latest: float = 0.0
+    orders: set[str | None] = field(default_factory=set)
+
+
+Expected = tuple[tuple[str, ...], tuple[str, ...], dict[tuple[str, str], tuple[float, int]]]
+
+
+def reference_build(
+    rows: list[tuple[str, str, str | None, float | None, datetime]],
+    params: MatrixParams,
+    now: datetime | None,
+    item_ids: IdMap | None = None,
+) -> Expected:
+    """What build_matrix means, line by line: (users, items, {pair: (value, orders)})."""
+    acc: dict[tuple[str, str], _Pair] = {}
+    for customer, item, order, quantity, at in rows:
+        q = 1.0 if quantity is None else quantity
+        if now is not None and at > now:
+            continue
+        window = params.window_days
+        if now is not None and window is not None and at < now - timedelta(days=window):
+            continue
+        if item_ids is not None and item not in item_ids:
+            continue
+        decay = 1.0
+        if params.half_life_days is not None and now is not None:
+            decay = 0.5 ** (int((now - at).total_seconds()) / 86_400.0 / params.half_life_days)
+        pair = acc.setdefault((customer, item), _Pair())
+        pair.net += q
+        if q > 0:
+            pair.gross += q
+            pair.decayed += q * decay
+            pair.decayed_lines += decay
+            pair.latest = max(pair.latest, decay)
+            pair.orders.add(order)
+    kept: dict[tuple[str, str], tuple[float, int]] = {}
+    for key, pair in acc.items():
+        if pair.net <= 0 or pair.gross <= 0:
+            continue
+        share = pair.net / pair.gross
+        value = {
+            "quantity": pair.decayed * share,
+            "log_quantity": float(np.log1p(pair.decayed * share)),
+            "orders": pair.decayed_lines * share,
+            "binary": pair.latest,
+        }[params.confidence]
+        if value > 0:
+            kept[key] = (value, len(pair.orders))
+    users = tuple(sorted({c for c, _ in kept}))
+    items = item_ids.ids if item_ids is not None else tuple(sorted({i for _, i in kept}))
+    return users, items, kept
+
+
+def random_rows(
+    now: datetime, seed: int, n: int = 600
+) -> list[tuple[str, str, str | None, float | None, datetime]]:
+    """Lines with returns, repeated orders, null orders and quantities, lines after `now`."""
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, str, str | None, float | None, datetime]] = []
+    for _ in range(n):
+        customer = f"c{int(rng.integers(40)):02d}"
+        item = f"i{int(rng.integers(30)):02d}"
+        order = None if rng.random() < 0.05 else f"o{customer}-{int(rng.integers(6))}"
+        quantity = None if rng.random() < 0.05 else float(rng.choice([-4, -1, 1, 1, 2, 3, 7]))
+        at = now - timedelta(seconds=int(rng.integers(-5 * 86_400, 400 * 86_400)))
+        rows.append((customer, item, order, quantity, at))
+    return rows
+
+
+def rows_frame(rows: list[tuple[str, str, str | None, float | None, datetime]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(c, i, o, q, 1.0, t) for c, i, o, q, t in rows], schema=SCHEMA, orient="row"
+    )
+
+
+def assert_matches_reference(
+    m: InteractionMatrix, expected: Expected, with_orders: bool = True
+) -> None:
+    users, items, pairs = expected
+    assert m.user_ids.ids == users and m.item_ids.ids == items
+    got = m.matrix.tocoo()
+    seen = {
+        (users[r], items[c]): float(v) for r, c, v in zip(got.row, got.col, got.data, strict=True)
+    }
+    assert set(seen) == set(pairs)
+    for key, (value, _orders) in pairs.items():
+        assert seen[key] == pytest.approx(value, rel=1e-6), key
+    assert m.matrix.has_sorted_indices
+    m.matrix.check_format(full_check=True)
+    counts = m.order_counts
+    assert counts.shape == m.matrix.shape
+    if not with_orders:
+        assert counts.nnz == 0
+        return
+    assert (counts.indptr == m.matrix.indptr).all() and (counts.indices == m.matrix.indices).all()
+    dense = counts.toarray()
+    for (customer, item), (_value, orders) in pairs.items():
+        assert dense[users.index(customer), items.index(item)] == orders
+
+
+@pytest.mark.parametrize("confidence", ["quantity", "log_quantity", "orders", "binary"])
+@pytest.mark.parametrize("half_life", [None, 30.0])
+@pytest.mark.parametrize("window", [None, 200.0])
+def test_build_equals_reference(
+    now: datetime, confidence: str, half_life: float | None, window: float | None
+) -> None:
+    params = MatrixParams(confidence=confidence, half_life_days=half_life, window_days=window)  # type: ignore[arg-type]
+    for seed in range(3):
+        rows = random_rows(now, seed)
+        expected = reference_build(rows, params, now)
+        assert_matches_reference(build_matrix(rows_frame(rows), params, now=now), expected)
+
+
+def test_build_equals_reference_without_now(now: datetime) -> None:
+    rows = random_rows(now, 5)
+    for confidence in ("quantity", "binary"):
+        params = MatrixParams(confidence=confidence)  # type: ignore[arg-type]
+        expected = reference_build(rows, params, None)
+        assert_matches_reference(build_matrix(rows_frame(rows), params), expected)
+
+
+def test_build_with_fixed_items_equals_reference(now: datetime) -> None:
+    rows = random_rows(now, 7)
+    items = IdMap(("i29", "i03", "i00", "nope", "i17", "i11"))
+    params = MatrixParams(confidence="log_quantity", half_life_days=60.0)
+    expected = reference_build(rows, params, now, items)
+    assert_matches_reference(
+        build_matrix(rows_frame(rows), params, now=now, item_ids=items), expected
+    )
+
+
+def test_without_order_counts_same_matrix_empty_counts(now: datetime) -> None:
+    rows = random_rows(now, 11)
+    params = MatrixParams(confidence="binary", half_life_days=60.0)
+    full = build_matrix(rows_frame(rows), params, now=now)
+    lean = build_matrix(rows_frame(rows), params, now=now, order_counts=False)
+    assert_matches_reference(lean, reference_build(rows, params, now), with_orders=False)
+    assert lean.user_ids == full.user_ids and lean.item_ids == full.item_ids
+    assert (lean.matrix != full.matrix).nnz == 0
+
+
+def test_weighting_applies_to_the_reference_counts(now: datetime) -> None:
+    rows = random_rows(now, 13)
+    for weighting in ("bm25", "tfidf"):
+        params = MatrixParams(confidence="binary", half_life_days=60.0, weighting=weighting)  # type: ignore[arg-type]
+        plain = build_matrix(
+            rows_frame(rows), MatrixParams(confidence="binary", half_life_days=60.0), now=now
+        )
+        weighted = build_matrix(rows_frame(rows), params, now=now)
+        expected = matrix_module._weight(plain.matrix, params)
+        expected.sort_indices()
+        assert (weighted.matrix.indptr == expected.indptr).all()
+        assert (weighted.matrix.indices == expected.indices).all()
+        np.testing.assert_allclose(weighted.matrix.data, expected.data, rtol=1e-6)
+
+
+def test_empty_after_filters(now: datetime) -> None:
+    later = now + timedelta(days=1)
+    m = build_matrix(frame([("a", "x", "o", 1.0, later)]), MatrixParams(), now=now)
+    assert m.shape == (0, 0) and m.nnz == 0 and m.order_counts.shape == (0, 0)
+    fixed = build_matrix(
+        frame([("a", "x", "o", 1.0, later)]), MatrixParams(), now=now, item_ids=IdMap(("x", "y"))
+    )
+    assert fixed.shape == (0, 2) and fixed.nnz == 0
+    returns_only = build_matrix(frame([("a", "x", "o", -1.0, now)]), MatrixParams(), now=now)
+    assert returns_only.shape == (0, 0)
+
+
+@pytest.mark.parametrize("factorize", ["_factorize_categorical", "_factorize_join"])
+def test_factorize_paths(now: datetime, factorize: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if factorize == "_factorize_categorical" and not hasattr(pl, "Categories"):
+        pytest.skip("polars without Categories")
+    column = pl.Series(["b", "a", "c", "a", "b", "zz", "a"])
+    codes, distinct = getattr(matrix_module, factorize)(column)
+    assert distinct.gather(codes).to_list() == column.to_list()
+    assert distinct.n_unique() == len(distinct) == 4
+    monkeypatch.setattr(matrix_module, "_factorize", getattr(matrix_module, factorize))
+    rows = random_rows(now, 17)
+    params = MatrixParams(confidence="quantity", half_life_days=30.0)
+    assert_matches_reference(
+        build_matrix(rows_frame(rows), params, now=now), reference_build(rows, params, now)
+    )
