@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_CANDIDATES",
     "DEFAULT_MODEL",
     "DEFAULT_PARAMS",
+    "ORDER_COUNT_MODELS",
     "FittedModel",
     "Progress",
     "ResolvedParams",
@@ -94,6 +95,11 @@ DEFAULT_PARAMS: Mapping[str, Mapping[str, JSONValue]] = MappingProxyType(
 )
 
 _MATRIX_KEYS = frozenset(f.name for f in dataclasses.fields(MatrixParams))
+
+# Models that read `InteractionMatrix.order_counts` (distinct orders per pair). For the
+# others the matrix build skips counting them and the artifact holds an empty matrix of
+# the same shape (tests/training check that their fit does not depend on it).
+ORDER_COUNT_MODELS = frozenset({"repurchase", "hybrid"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +220,9 @@ def fit_model(
     resolved = resolve_params(model, params)
     purchases = _check_purchases(purchases, catalog)
     started = time.perf_counter()
-    interactions = build_matrix(purchases, resolved.matrix, now=now)
+    interactions = build_matrix(
+        purchases, resolved.matrix, now=now, order_counts=model in ORDER_COUNT_MODELS
+    )
     built = time.perf_counter()
     users, items = interactions.shape
     if users < 2:

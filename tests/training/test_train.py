@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 
+from recsys.matrix import build_matrix
+from recsys.models import MODEL_TYPES, model_type
 from training.artifacts import current_version, list_versions, load_model
 from training.errors import TrainingError
-from training.train import resolve_params, train_model
+from training.train import ORDER_COUNT_MODELS, fit_model, resolve_params, train_model
 
 FAST = {"factors": 4, "iterations": 3}
 
@@ -114,3 +119,44 @@ def test_resolve_params_splits_layers() -> None:
     assert resolved.matrix.half_life_days == 10.0
     assert resolved.model["factors"] == 8
     assert "half_life_days" not in resolved.model
+
+
+@pytest.mark.parametrize("model", sorted(set(MODEL_TYPES) - ORDER_COUNT_MODELS))
+def test_models_without_order_counts_do_not_read_them(
+    purchases: pl.DataFrame, now: datetime, model: str
+) -> None:
+    """fit_model skips the order counts for these models: their fit must not depend on them."""
+    resolved = resolve_params(model, FAST if model in ("als", "bpr") else {})
+    full = build_matrix(purchases, resolved.matrix, now=now)
+    lean = dataclasses.replace(full, order_counts=sp.csr_matrix(full.shape, dtype=np.float32))
+    fitted = []
+    for interactions in (full, lean):
+        recommender = model_type(model).from_params(resolved.model, num_threads=1)
+        recommender.fit(interactions)
+        fitted.append(recommender)
+    arrays = [
+        {k: v for k, v in r.to_arrays().items() if not k.startswith("order_counts.")}
+        for r in fitted
+    ]
+    assert arrays[0].keys() == arrays[1].keys()
+    for key in arrays[0]:
+        np.testing.assert_array_equal(arrays[0][key], arrays[1][key], err_msg=key)
+    for customer in ("C1", "C2", "nobody"):
+        assert fitted[0].recommend(customer, 5) == fitted[1].recommend(customer, 5)
+    assert fitted[0].recommend("nobody", 5, ["I1", "I3"]) == fitted[1].recommend(
+        "nobody", 5, ["I1", "I3"]
+    )
+
+
+@pytest.mark.parametrize("model", ["als", "hybrid"])
+def test_order_counts_only_where_read(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime, model: str
+) -> None:
+    fitted = fit_model(purchases, None, model=model, params=FAST, now=now)
+    counts = fitted.interactions.order_counts
+    assert counts.shape == fitted.interactions.shape
+    assert (counts.nnz > 0) == (model in ORDER_COUNT_MODELS)
+    result = train_model(purchases, None, model=model, params=FAST, now=now, models_dir=tmp_path)
+    loaded = load_model(tmp_path, result.version).recommender
+    assert loaded.data.order_counts.nnz == counts.nnz
+    assert loaded.recommend("C1", 3)  # two fits (threads) may differ in the last digits
