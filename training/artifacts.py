@@ -319,14 +319,64 @@ def read_meta(models_dir: Path, version: str) -> ArtifactMeta:
     return meta
 
 
+def _mapped_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an `np.savez` file, memory-mapped where stored uncompressed.
+
+    `np.load(mmap_mode=...)` ignores the flag for .npz archives; but `np.savez`
+    stores each member uncompressed, so the .npy data lies contiguously in the
+    file and can be mapped in place. Serving workers then share one copy of the
+    pages through the page cache and read only the rows they touch.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive, path.open("rb") as raw:
+        for info in archive.infolist():
+            key = info.filename.removesuffix(".npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                with archive.open(info) as member:
+                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            raw.seek(info.header_offset)
+            local = raw.read(30)
+            if len(local) != 30 or local[:4] != b"PK\x03\x04":
+                raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+            name_len = int.from_bytes(local[26:28], "little")
+            extra_len = int.from_bytes(local[28:30], "little")
+            raw.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(raw)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(raw)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(raw)
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename} holds Python objects")
+            if int(np.prod(shape)) == 0:
+                arrays[key] = np.empty(shape, dtype=dtype)
+                continue
+            # copy-on-write: implicit's solvers take writable buffers but never write
+            # these, so the pages stay shared with the file
+            arrays[key] = np.memmap(
+                path, dtype=dtype, mode="c", offset=raw.tell(), shape=shape,
+                order="F" if fortran else "C",
+            )
+    return arrays
+
+
 def load_model(
-    models_dir: Path, version: str | None = None, *, num_threads: int = 0
+    models_dir: Path,
+    version: str | None = None,
+    *,
+    num_threads: int = 0,
+    mmap: bool = False,
 ) -> LoadedModel:
     """Load `version` (default: the current one) and check it end to end.
 
     Raises ArtifactError when there is no such version, when a file is missing,
     fails its checksum or does not match the model's expected arrays and shapes.
     Never changes `current`.
+
+    `mmap` maps the arrays instead of reading them (serving): shapes
+    are checked, and the values rely on the checksum of bytes that were fully
+    checked when the version was saved and loaded back.
     """
     if version is None:
         version = current_version(models_dir)
@@ -346,8 +396,11 @@ def load_model(
         ids = json.loads((folder / IDS).read_text(encoding="utf-8"))
         user_ids = IdMap(tuple(_strings(ids["user_ids"])))
         item_ids = IdMap(tuple(_strings(ids["item_ids"])))
-        with np.load(folder / ARRAYS, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        if mmap:
+            arrays = _mapped_arrays(folder / ARRAYS)
+        else:
+            with np.load(folder / ARRAYS, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
         recommender = MODEL_TYPES[meta.model].from_arrays(
             meta.params, arrays, user_ids, item_ids, num_threads=num_threads
         )

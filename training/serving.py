@@ -9,8 +9,12 @@ from training.artifacts import load_model
 
 
 def load_serving_model(models_dir: Path, version: str | None = None) -> ServingModel:
-    """The current (or named) version with its learned rules data; raises ArtifactError."""
-    loaded = load_model(models_dir, version)
+    """The current (or named) version with its learned rules data; raises ArtifactError.
+
+    The arrays are memory-mapped: the workers of one service share them, and a
+    request touches only its customer's rows.
+    """
+    loaded = load_model(models_dir, version, mmap=True)
     return ServingModel.from_parts(
         loaded.version,
         loaded.meta.model,

@@ -123,7 +123,10 @@ class CandidateLists:
                 f"candidates.ids has shape {ids.shape} and type {ids.dtype}, expected integers "
                 f"of shape {scores.shape}"
             )
-        if ids.size and (int(ids.min()) < -1 or int(ids.max()) >= n_items):
+        if _mapped(arrays["candidates.ids"]):
+            if ids.dtype != np.int32 or not ids.flags.c_contiguous:
+                raise ModelStateError("candidates.ids must be a contiguous int32 array")
+        elif ids.size and (int(ids.min()) < -1 or int(ids.max()) >= n_items):
             raise ModelStateError("candidates.ids holds item indices outside the catalog")
         return cls(np.ascontiguousarray(ids, dtype=np.int32), scores)
 
@@ -157,7 +160,8 @@ def csr_from_arrays(
         raise ModelStateError(f"{prefix} has shape {saved_shape}, expected {shape}")
     try:
         matrix = sp.csr_matrix((data, indices, indptr), shape=saved_shape, dtype=dtype)
-        matrix.check_format(full_check=True)
+        # Mapped arrays passed the artifact checksum; a full check would page them all in.
+        matrix.check_format(full_check=not _mapped(data, indices, indptr))
     except (ValueError, TypeError) as exc:
         raise ModelStateError(f"{prefix} is not a valid CSR matrix: {exc}") from exc
     return matrix
@@ -174,9 +178,22 @@ def require_array(
         want is not None and got != want for got, want in zip(value.shape, shape, strict=True)
     ):
         raise ModelStateError(f"{key} has shape {value.shape}, expected {shape}")
-    if not np.issubdtype(value.dtype, np.number) or not np.all(np.isfinite(value)):
+    if not np.issubdtype(value.dtype, np.number):
+        raise ModelStateError(f"{key} must be finite numbers")
+    if _mapped(arrays[key]):
+        # Checked when the artifact was saved and loaded back; its checksum vouches for
+        # the bytes since. Reading every value would page the whole file into each worker.
+        if value.dtype != np.float32 or not value.flags.c_contiguous:
+            raise ModelStateError(f"{key} must be a contiguous float32 array")
+        return value
+    if not np.all(np.isfinite(value)):
         raise ModelStateError(f"{key} must be finite numbers")
     return np.ascontiguousarray(value, dtype=np.float32)
+
+
+def _mapped(*arrays: np.ndarray) -> bool:
+    """True when every array is a memory map of an artifact (loaded for serving)."""
+    return all(isinstance(a, np.memmap) for a in arrays)
 
 
 def params_from_mapping(cls: type[P], values: Mapping[str, Any]) -> P:

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from training import artifacts as training_artifacts
 from training.artifacts import (
     FORMAT_VERSION,
     current_version,
@@ -134,9 +135,40 @@ def test_corrupt_artifact_is_refused_and_current_kept(
     with pytest.raises(ArtifactError):
         load_model(tmp_path, bad)
     with pytest.raises(ArtifactError):
+        load_model(tmp_path, bad, mmap=True)
+    with pytest.raises(ArtifactError):
         use_version(tmp_path, bad)
     assert current_version(tmp_path) == good
     assert load_model(tmp_path).version == good
+
+
+@pytest.mark.parametrize("model", ["als", "hybrid", "item-knn", "repurchase"])
+def test_memory_mapped_load_serves_the_same(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime, model: str
+) -> None:
+    """Serving maps the arrays in place: same answers, fold-in included, no copy."""
+    fitted = fit_model(purchases, None, model=model, params=FAST if model == "als" else {},
+                       now=now)
+    fitted.recommender.precompute(6)
+    version = save_model(
+        tmp_path,
+        fitted.recommender,
+        created_at=now,
+        matrix_params=fitted.params.matrix_json(),
+        data_fingerprint=fingerprint(purchases),
+    )
+    mapped = load_model(tmp_path, version, mmap=True).recommender
+    read = load_model(tmp_path, version).recommender
+    assert mapped.precomputed == read.precomputed == 6
+    for customer in ("C0", "C1", "C2", "nobody"):
+        assert mapped.recommend(customer, 4) == read.recommend(customer, 4)
+        assert mapped.recommend(customer, 9) == read.recommend(customer, 9)
+        assert mapped.recommend(customer, 4, history=["I3"]) == read.recommend(
+            customer, 4, history=["I3"]
+        )
+    assert mapped.recommend_batch(["C0", "C3"], 5) == read.recommend_batch(["C0", "C3"], 5)
+    arrays = training_artifacts._mapped_arrays(tmp_path / version / "arrays.npz")
+    assert all(isinstance(a, np.memmap) for a in arrays.values() if a.size)
 
 
 def test_missing_current_and_unknown_version(tmp_path: Path) -> None:
