@@ -140,12 +140,12 @@ class _Settled:
     accepted: int
     owner_rejects: pl.DataFrame  # _line, _reason
     per_order: pl.DataFrame  # order_id, times (distinct timestamps), first_at
-    customers: pl.DataFrame  # customer_id
-    orders: pl.DataFrame  # order_id, customer_id, purchased_at
-    lines: pl.DataFrame  # order_id, item_id, quantity, unit_price, load_id (key order)
+    customers: bulk.Rows  # customer_id
+    orders: bulk.Rows  # order_id, customer_id, purchased_at
+    lines: bulk.Rows  # order_id, item_id, quantity, unit_price; load_id (key order)
 
 
-def _settle(lines: pl.DataFrame, owners: pl.DataFrame, load_id: str) -> _Settled:
+def _settle(lines: pl.DataFrame, owners: pl.DataFrame, load_id: str, dialect: str) -> _Settled:
     """Keep the lines whose customer owns their order (`owners`: order_id, owner); merge keys."""
     with_owner = lines.join(owners, on="order_id", how="left", maintain_order="left")
     wrong = with_owner.filter(pl.col("customer_id") != pl.col("owner"))
@@ -171,18 +171,23 @@ def _settle(lines: pl.DataFrame, owners: pl.DataFrame, load_id: str) -> _Settled
         accepted=accepted.height,
         owner_rejects=owner_rejects,
         per_order=per_order,
-        customers=merged.select("customer_id").unique(maintain_order=True),
-        orders=merged.group_by("order_id", maintain_order=True).agg(
-            pl.col("customer_id").first(), pl.col("purchased_at").min()
+        customers=bulk.Rows.prepare(
+            merged.select("customer_id").unique(maintain_order=True), dialect
         ),
-        lines=merged.select(
-            "order_id",
-            "item_id",
-            "quantity",
-            "unit_price",
-            pl.lit(load_id).alias("load_id"),
+        orders=bulk.Rows.prepare(
+            merged.group_by("order_id", maintain_order=True).agg(
+                pl.col("customer_id").first(), pl.col("purchased_at").min()
+            ),
+            dialect,
+        ),
+        lines=bulk.Rows.prepare(
             # Key order: B-tree inserts in order touch each page once (2x faster).
-        ).sort("order_id", "item_id"),
+            merged.select("order_id", "item_id", "quantity", "unit_price").sort(
+                "order_id", "item_id"
+            ),
+            dialect,
+            {"load_id": load_id},
+        ),
     )
 
 
@@ -201,11 +206,14 @@ class _TxBatch:
     rejected: _Rejected
 
 
-def _prepare_transactions(raw: pl.DataFrame, checked: Checked, load_id: str) -> _TxBatch:
+def _prepare_transactions(
+    raw: pl.DataFrame, checked: Checked, load_id: str, dialect: str
+) -> _TxBatch:
     first_owners = checked.valid.group_by("order_id", maintain_order=True).agg(
         pl.col("customer_id").first().alias("first_customer")
     )
-    settled = _settle(checked.valid, first_owners.rename({"first_customer": "owner"}), load_id)
+    owners = first_owners.rename({"first_customer": "owner"})
+    settled = _settle(checked.valid, owners, load_id, dialect)
     rejected = _Rejected.of([checked.rejects, settled.owner_rejects], raw)
     return _TxBatch(raw, checked, first_owners, settled, rejected)
 
@@ -227,7 +235,7 @@ class _TransactionsWriter:
             ).select("order_id", pl.coalesce("stored_customer", "first_customer").alias("owner"))
             if owners["owner"].ne_missing(batch.first_owners["first_customer"]).any():
                 # The store gives some order another owner than this batch's first line.
-                settled = _settle(batch.checked.valid, owners, self.load_id)
+                settled = _settle(batch.checked.valid, owners, self.load_id, self.writer.dialect)
                 rejected = _Rejected.of([batch.checked.rejects, settled.owner_rejects], batch.raw)
         times = settled.per_order.join(
             stored.select("order_id", "stored_at"), on="order_id", how="left"
@@ -239,16 +247,12 @@ class _TransactionsWriter:
         if conflicting:
             summary.warnings["orders with lines at different times (earliest kept)"] += conflicting
         summary.accepted += settled.accepted
-        summary.merged += settled.accepted - settled.lines.height
-        if settled.lines.height:
+        summary.merged += settled.accepted - settled.lines.frame.height
+        if settled.lines.frame.height:
             self.writer.upsert(bulk.CUSTOMER_IDS, settled.customers)
-            # Keys of orders the store does not hold yet cannot conflict: plain inserts.
-            known = pl.col("order_id").is_in(stored["order_id"].implode())
-            for spec, frame in ((bulk.ORDERS, settled.orders), (bulk.ORDER_LINES, settled.lines)):
-                if stored.height:
-                    self.writer.upsert(spec, frame.filter(known))
-                    frame = frame.filter(~known)
-                self.writer.insert_new(spec, frame)
+            # Keys of orders the store does not hold yet cannot conflict.
+            self.writer.upsert_mostly_new(bulk.ORDERS, settled.orders, stored["order_id"])
+            self.writer.upsert_mostly_new(bulk.ORDER_LINES, settled.lines, stored["order_id"])
         return rejected
 
 
@@ -274,6 +278,7 @@ def _checked_batches(
     kind: Kind,
     known_items: pl.Series | None,
     load_id: str,
+    dialect: str,
 ) -> Iterator[tuple[pl.DataFrame, Checked | _TxBatch]]:
     """Read, validate and (transactions) merge: the part that runs ahead of the writes.
 
@@ -285,7 +290,7 @@ def _checked_batches(
         if kind == "transactions":
             assert known_items is not None
             checked = check_transactions(raw, known_items)
-            yield raw, _prepare_transactions(raw, checked, load_id)
+            yield raw, _prepare_transactions(raw, checked, load_id, dialect)
         elif kind == "catalog":
             yield raw, check_catalog(raw)
         else:
@@ -322,7 +327,9 @@ def ingest_file(
                 _TransactionsWriter(conn, writer, load_id) if kind == "transactions" else None
             )
             known_items = tx_writer.known_items if tx_writer is not None else None
-            batches = _checked_batches(path, chunk_rows, resolved, kind, known_items, load_id)
+            batches = _checked_batches(
+                path, chunk_rows, resolved, kind, known_items, load_id, writer.dialect
+            )
             for raw, prepared in prefetch(batches):
                 summary.read += raw.height
                 if isinstance(prepared, _TxBatch):

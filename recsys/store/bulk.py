@@ -63,6 +63,31 @@ def _conflict_clause(spec: UpsertSpec, columns: Sequence[str]) -> str:
     return f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
 
 
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A frame made ready for a bulk write; `prepare` can run in another thread than the write.
+
+    SQLite: the rows as Python tuples (what `executemany` binds); `constants` (column ->
+    text, the same on every row) are written as literals of the statement instead of
+    being bound on every row. PostgreSQL: the frame with the constants as columns
+    (rendered as CSV at write time, as the rows may still be split by key).
+    """
+
+    frame: pl.DataFrame
+    tuples: list[tuple[Any, ...]] | None = None
+    constants: tuple[tuple[str, str], ...] = ()
+
+    @staticmethod
+    def prepare(frame: pl.DataFrame, dialect: str, constants: dict[str, str] | None = None) -> Rows:
+        if dialect != "sqlite":
+            if constants:
+                frame = frame.with_columns(
+                    pl.lit(v, pl.Utf8).alias(k) for k, v in constants.items()
+                )
+            return Rows(frame)
+        return Rows(frame, _sqlite_rows(frame), tuple((constants or {}).items()))
+
+
 def _sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
     # SQLAlchemy reads SQLite datetimes back from this exact text layout.
     conversions = []
@@ -74,6 +99,11 @@ def _sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
     if conversions:
         frame = frame.with_columns(conversions)
     return frame.rows()
+
+
+def _sqlite_text(value: str) -> str:
+    """A SQL string literal (SQLite has no backslash escapes: a quote is doubled)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 _PG_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
@@ -91,7 +121,7 @@ class BulkWriter:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._dialect = conn.dialect.name
+        self.dialect = conn.dialect.name
         self._staged: set[str] = set()
 
     def existing_orders(self, order_ids: pl.Series) -> pl.DataFrame:
@@ -103,7 +133,7 @@ class BulkWriter:
         if order_ids.len():
             ids = order_ids.to_list()
             with self._cursor() as cursor:
-                if self._dialect == "postgresql":
+                if self.dialect == "postgresql":
                     cursor.execute(_PG_ORDERS_AMONG, (ids,))
                     found = list(cursor.fetchall())
                 else:
@@ -120,18 +150,24 @@ class BulkWriter:
             orient="row",
         )
 
-    def insert_new(self, spec: UpsertSpec, frame: pl.DataFrame) -> None:
-        """Write rows whose keys the caller knows are not stored yet.
+    def upsert_mostly_new(self, spec: UpsertSpec, rows: Rows, stored: pl.Series) -> None:
+        """Upsert `rows`, knowing that only those whose first key column is in `stored` can
+        already exist (the caller looked them up in this transaction).
 
-        PostgreSQL: `COPY` straight into the table (no staging, no conflict checks),
-        inside a savepoint; should a key exist after all (a concurrent writer), the
-        savepoint is rolled back and the rows go through `upsert`. SQLite: `upsert`
-        (a plain INSERT costs the same there).
+        PostgreSQL: those go through the upsert, the others are copied straight into
+        the table (no staging, no conflict checks) inside a savepoint; should a key
+        exist after all (a concurrent writer), the savepoint is rolled back and they
+        go through the upsert too. SQLite: one upsert (a plain INSERT costs the same).
         """
-        if frame.height == 0:
+        if self.dialect != "postgresql":
+            self.upsert(spec, rows)
             return
-        if self._dialect != "postgresql":
-            self.upsert(spec, frame)
+        frame = rows.frame
+        if stored.len():
+            known = pl.col(spec.key[0]).is_in(stored.implode())
+            self.upsert(spec, frame.filter(known))
+            frame = frame.filter(~known)
+        if frame.height == 0:
             return
         import psycopg
 
@@ -146,23 +182,33 @@ class BulkWriter:
                 return
             cursor.execute("RELEASE SAVEPOINT bulk_insert_new")
 
-    def upsert(self, spec: UpsertSpec, frame: pl.DataFrame) -> None:
+    def upsert(self, spec: UpsertSpec, rows: pl.DataFrame | Rows) -> None:
+        frame = rows.frame if isinstance(rows, Rows) else rows
         if frame.height == 0:
             return
         columns = frame.columns
-        if self._dialect == "postgresql":
+        if self.dialect == "postgresql":
             self._upsert_postgres(spec, frame, columns)
+        elif isinstance(rows, Rows) and rows.tuples is not None:
+            self._upsert_sqlite(spec, rows.tuples, columns, rows.constants)
         else:
-            self._upsert_sqlite(spec, frame, columns)
+            self._upsert_sqlite(spec, _sqlite_rows(frame), columns, ())
 
-    def _upsert_sqlite(self, spec: UpsertSpec, frame: pl.DataFrame, columns: Sequence[str]) -> None:
-        placeholders = ", ".join("?" for _ in columns)
+    def _upsert_sqlite(
+        self,
+        spec: UpsertSpec,
+        tuples: list[tuple[Any, ...]],
+        columns: Sequence[str],
+        constants: tuple[tuple[str, str], ...],
+    ) -> None:
+        values = ["?" for _ in columns] + [_sqlite_text(v) for _, v in constants]
+        columns = [*columns, *(name for name, _ in constants)]
         sql = (
-            f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({placeholders}) "
+            f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({', '.join(values)}) "
             + _conflict_clause(spec, columns)
         )
         with self._cursor() as cursor:
-            cursor.executemany(sql, _sqlite_rows(frame))
+            cursor.executemany(sql, tuples)
 
     def _upsert_postgres(
         self, spec: UpsertSpec, frame: pl.DataFrame, columns: Sequence[str]
@@ -189,7 +235,7 @@ class BulkWriter:
         driver = self._conn.connection.driver_connection
         assert driver is not None
         cursor = driver.cursor()
-        return cursor if self._dialect == "postgresql" else contextlib.closing(cursor)
+        return cursor if self.dialect == "postgresql" else contextlib.closing(cursor)
 
     @staticmethod
     def _copy(cursor: Any, table: str, frame: pl.DataFrame) -> None:

@@ -8,7 +8,7 @@ import polars as pl
 from sqlalchemy import Engine, select
 
 from recsys.store import bulk
-from recsys.store.tables import orders
+from recsys.store.tables import order_lines, orders
 
 
 def _orders(*rows: tuple[str, str, datetime]) -> pl.DataFrame:
@@ -29,17 +29,43 @@ def test_existing_orders_finds_only_stored_ones(engine: Engine) -> None:
     assert sorted(found.rows()) == [("O'2", "C2", at), ("O1", "C1", at)]
 
 
-def test_insert_new_falls_back_to_the_upsert_when_a_key_exists(engine: Engine) -> None:
+def test_upsert_mostly_new_when_a_key_exists_after_all(engine: Engine) -> None:
     """A key stored after the caller looked (a concurrent writer) must not fail the load."""
     late, early = datetime(2026, 1, 2, 10), datetime(2026, 1, 2, 9)
+    none = pl.Series([], dtype=pl.Utf8)
     with engine.begin() as conn:
         writer = bulk.BulkWriter(conn)
-        writer.upsert(bulk.ORDERS, _orders(("O1", "C1", late)))
-        writer.insert_new(bulk.ORDERS, _orders(("O1", "C1", early), ("O2", "C2", late)))
-        # The transaction is still usable after the fallback.
-        writer.insert_new(bulk.ORDERS, _orders(("O3", "C3", late)))
+        writer.upsert(bulk.ORDERS, _orders(("O1", "C1", late), ("O4", "C4", late)))
+        rows = bulk.Rows.prepare(_orders(("O1", "C1", early), ("O2", "C2", late)), writer.dialect)
+        writer.upsert_mostly_new(bulk.ORDERS, rows, none)
+        # The transaction is still usable after the fallback; known keys are merged.
+        rows = bulk.Rows.prepare(_orders(("O3", "C3", late), ("O4", "C4", early)), writer.dialect)
+        writer.upsert_mostly_new(bulk.ORDERS, rows, pl.Series(["O4"]))
     with engine.connect() as conn:
         rows = sorted(
             tuple(r) for r in conn.execute(select(orders.c.order_id, orders.c.purchased_at))
         )
-    assert rows == [("O1", early), ("O2", late), ("O3", late)]
+    assert rows == [("O1", early), ("O2", late), ("O3", late), ("O4", early)]
+
+
+def test_constants_are_written_as_literals_on_sqlite_and_columns_on_postgres(
+    engine: Engine,
+) -> None:
+    lines = pl.DataFrame(
+        {"order_id": ["O1", "O1"], "item_id": ["A", "B"], "quantity": [1.0, 2.0]},
+        schema_overrides={"quantity": pl.Float64},
+    ).with_columns(pl.lit(None, pl.Float64).alias("unit_price"))
+    with engine.begin() as conn:
+        writer = bulk.BulkWriter(conn)
+        rows = bulk.Rows.prepare(lines, writer.dialect, {"load_id": "it's-1"})
+        writer.upsert_mostly_new(bulk.ORDER_LINES, rows, pl.Series([], dtype=pl.Utf8))
+        # Same load: quantities add up; the load id survives the quote.
+        writer.upsert(bulk.ORDER_LINES, rows)
+    with engine.connect() as conn:
+        got = sorted(
+            tuple(r)
+            for r in conn.execute(
+                select(order_lines.c.item_id, order_lines.c.quantity, order_lines.c.load_id)
+            )
+        )
+    assert got == [("A", 2.0, "it's-1"), ("B", 4.0, "it's-1")]
