@@ -36,6 +36,10 @@ DryRunOption = Annotated[
 ]
 LimitOption = Annotated[int, typer.Option("--limit-items", min=1, max=50, help="items per offer")]
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="customers per batch")]
+WorkersOption = Annotated[
+    int,
+    typer.Option("--workers", min=0, help="processes running the rules (0: one per core)"),
+]
 
 
 @campaign_app.command()
@@ -45,9 +49,10 @@ def anniversary(
     dry_run: DryRunOption = False,
     limit_items: LimitOption = 4,
     batch_size: BatchOption = 500,
+    workers: WorkersOption = 0,
 ) -> None:
     """Offers for customers whose membership anniversary is --date."""
-    _run("anniversary", day, out, dry_run, limit_items, batch_size)
+    _run("anniversary", day, out, dry_run, limit_items, batch_size, workers)
 
 
 @campaign_app.command()
@@ -57,9 +62,10 @@ def birthday(
     dry_run: DryRunOption = False,
     limit_items: LimitOption = 4,
     batch_size: BatchOption = 500,
+    workers: WorkersOption = 0,
 ) -> None:
     """Offers for customers whose birthday is --date."""
-    _run("birthday", day, out, dry_run, limit_items, batch_size)
+    _run("birthday", day, out, dry_run, limit_items, batch_size, workers)
 
 
 def _run(
@@ -69,7 +75,10 @@ def _run(
     dry_run: bool,
     limit_items: int,
     batch_size: int,
+    workers: int,
 ) -> None:
+    import os
+
     from recsys.campaign.job import CampaignError, run_campaign
     from recsys.campaign.output import open_output
 
@@ -100,6 +109,7 @@ def _run(
                     valid_days=settings.voucher_valid_days,
                     batch_size=batch_size,
                     progress=report,
+                    workers=workers or os.cpu_count() or 1,
                 )
     except CampaignError as exc:
         raise fail(str(exc), 1) from exc

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,15 +23,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from recsys.campaign.codes import voucher_code
+from recsys.campaign.drafting import Draft, DraftContext, Drafter, DraftInput
 from recsys.campaign.journal import Journal, recover, write_lines
-from recsys.offers import CustomerData, ServingModel, recommend_for_customer
+from recsys.offers import CustomerData, ServingModel
 from recsys.records import Item
 from recsys.rules.config import RulesConfig
-from recsys.rules.occasions import years_of_membership
-from recsys.rules.tiers import loyalty_status, voucher_percent
 from recsys.store.campaigns import (
     DueCustomer,
-    IssuedOffer,
     Occasion,
     count_customers,
     due_customers,
@@ -85,18 +83,6 @@ class CampaignSummary:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Draft:
-    """An offer before the store has accepted it: the record and its output line."""
-
-    offer: IssuedOffer
-    line: dict[str, Any]
-
-    def with_code(self, code: str) -> _Draft:
-        voucher = {**self.line["voucher"], "code": code}
-        return _Draft(replace(self.offer, code=code), {**self.line, "voucher": voucher})
-
-
 def default_now(day: date) -> datetime:
     """The campaign's instant: `day` at SEND_HOUR_UTC, naive UTC."""
     return datetime(day.year, day.month, day.day, SEND_HOUR_UTC)
@@ -119,6 +105,7 @@ def run_campaign(
     batch_size: int = 500,
     now: datetime | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> CampaignSummary:
     """Write one offer line per due customer of `day` to `out` and record it in the store.
 
@@ -127,15 +114,17 @@ def run_campaign(
     `out_path` names the file behind `out`, so a later recovery can tell which
     lines reached it. `now` (naive UTC) defaults to `default_now(day)`; it is
     the contact instant recorded and the `now` of the contact cap and tiers.
-    `progress(done, total)` is called after each batch. Dry runs write lines
+    `progress(done, total)` is called after each batch. `workers` > 1 runs the
+    rules in that many forked processes (`recsys.campaign.drafting`); the store,
+    journal and output are only touched here, in batch order. Dry runs write lines
     with `DRYRUN-` codes and record nothing. Raises CampaignError before
     touching anything when the store has no customers or no catalog.
     """
     started = time.perf_counter()
     if occasion not in OCCASIONS:
         raise CampaignError(f"unknown occasion {occasion!r}; choose from {', '.join(OCCASIONS)}")
-    if limit_items < 1 or batch_size < 1 or valid_days < 1:
-        raise CampaignError("limit_items, batch_size and valid_days must be at least 1")
+    if limit_items < 1 or batch_size < 1 or valid_days < 1 or workers < 1:
+        raise CampaignError("limit_items, batch_size, valid_days and workers must be at least 1")
     if not catalog:
         raise CampaignError("the catalog is empty; run `recsys ingest catalog` first")
     with engine.connect() as conn:
@@ -158,25 +147,37 @@ def run_campaign(
         if not dry_run and journal_dir is not None
         else None
     )
+    ctx = DraftContext(model, rules, catalog, occasion, day, instant, dry_run, limit_items,
+                       valid_days)
+
+    def record(number: int, done: int, drafts: list[Draft], drafted_skips: Counter[str]) -> int:
+        skipped.update(drafted_skips)
+        lines = [d.line for d in drafts]
+        if not dry_run and drafts:
+            won = _commit(engine, journal, drafts, instant, number)
+            skipped["already_sent"] += len(drafts) - len(won)
+            lines = [d.line for d in drafts if d.offer.customer_id in won]
+        write_lines(out, lines)
+        log.debug("campaign_batch_written", batch=number, written=len(lines))
+        if journal is not None:
+            journal.clear()
+        if progress is not None:
+            progress(done, len(due))
+        return len(lines)
+
     try:
-        for number, start in enumerate(range(0, len(due), batch_size)):
-            batch = due[start : start + batch_size]
-            drafts = _drafts(
-                engine, model, rules, catalog, batch, occasion=occasion, day=day, now=instant,
-                dry_run=dry_run, limit_items=limit_items, valid_days=valid_days, skipped=skipped,
-            )
-            lines = [d.line for d in drafts]
-            if not dry_run and drafts:
-                won = _commit(engine, journal, drafts, instant, number)
-                skipped["already_sent"] += len(drafts) - len(won)
-                lines = [d.line for d in drafts if d.offer.customer_id in won]
-            write_lines(out, lines)
-            written += len(lines)
-            log.debug("campaign_batch_written", batch=number, written=len(lines))
-            if journal is not None:
-                journal.clear()
-            if progress is not None:
-                progress(start + len(batch), len(due))
+        with Drafter(ctx, workers) as drafter:
+            for number, start in enumerate(range(0, len(due), batch_size)):
+                batch = due[start : start + batch_size]
+                inputs = _inputs(engine, model, rules, batch, occasion=occasion, day=day,
+                                 skipped=skipped)
+                drafter.submit((number, start + len(batch)), inputs)
+                # Draft a batch ahead per worker while this process records the oldest.
+                while drafter.in_flight > drafter.workers:
+                    (tag, done), drafts, drafted_skips = drafter.next_result()
+                    written += record(tag, done, drafts, drafted_skips)
+            for (tag, done), drafts, drafted_skips in drafter.drain():
+                written += record(tag, done, drafts, drafted_skips)
     except BaseException:
         if journal is not None:
             journal.release()
@@ -191,22 +192,17 @@ def run_campaign(
     return summary
 
 
-def _drafts(
+def _inputs(
     engine: Engine,
     model: ServingModel,
     rules: RulesConfig,
-    catalog: Mapping[str, Item],
     batch: Sequence[DueCustomer],
     *,
     occasion: Occasion,
     day: date,
-    now: datetime,
-    dry_run: bool,
-    limit_items: int,
-    valid_days: int,
     skipped: Counter[str],
-) -> list[_Draft]:
-    """Offers for one batch, with skipped customers counted by reason in `skipped`."""
+) -> list[DraftInput]:
+    """The batch's customers to draft, with their data and scores; the others counted."""
     ids = [d.customer.customer_id for d in batch]
     with engine.connect() as conn:
         sent = sent_codes(conn, occasion, day, ids)
@@ -226,40 +222,16 @@ def _drafts(
     scored = model.recommender.recommend_batch(
         [d.customer.customer_id for d in eligible], model.pool(rules.candidates.pool_size)
     )
-    valid_until = day + timedelta(days=valid_days)
-    drafts: list[_Draft] = []
+    inputs = []
     for due in eligible:
-        customer = due.customer
-        cid = customer.customer_id
-        data = CustomerData(cid, customer, purchases.get(cid, []), histories.get(cid, []))
-        offer = recommend_for_customer(
-            model, rules, catalog, data, placement=occasion, limit=limit_items, now=now,
-            scored=scored.get(cid, []),
-        )
-        if offer.suppressed is not None:
-            # opted_out / cap_reached: the contact policy's decision, counted as given.
-            skipped[offer.suppressed] += 1
-            continue
-        tier = loyalty_status(data.purchases, customer.joined_at, rules.loyalty, now).tier
-        percent = voucher_percent(rules.loyalty, tier, occasion)
-        code = voucher_code(occasion, dry_run=dry_run)
-        line: dict[str, Any] = {
-            "customer_id": cid,
-            "email": customer.email,
-            "occasion": occasion,
-            "date": day.isoformat(),
-            # Birthday: the age being turned; anniversary: whole years of membership.
-            "years": years_of_membership(due.since, day),
-            "tier": tier,
-            "voucher": {"code": code, "percent": percent, "valid_until": valid_until.isoformat()},
-            "items": [item.to_dict() for item in offer.items],
-        }
-        drafts.append(_Draft(IssuedOffer(cid, occasion, day, code, percent, valid_until), line))
-    return drafts
+        cid = due.customer.customer_id
+        data = CustomerData(cid, due.customer, purchases.get(cid, []), histories.get(cid, []))
+        inputs.append(DraftInput(due, data, scored.get(cid, [])))
+    return inputs
 
 
 def _commit(
-    engine: Engine, journal: Journal | None, drafts: list[_Draft], now: datetime, number: int
+    engine: Engine, journal: Journal | None, drafts: list[Draft], now: datetime, number: int
 ) -> set[str]:
     """Stage the batch in the journal, then record it; returns the customers whose offer won."""
     for attempt in range(_CODE_ATTEMPTS):

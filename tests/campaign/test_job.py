@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from recsys.campaign import CampaignSummary, run_campaign
 from recsys.campaign.codes import ALPHABET
+from recsys.campaign.job import CampaignError
 from recsys.campaign.journal import Journal
 from recsys.rules.tiers import voucher_percent
 from recsys.store.tables import contact_log, customers, vouchers
@@ -251,3 +252,30 @@ def test_a_voucher_code_collision_retries_the_batch_with_fresh_codes(
     assert _logged(shop.engine) == sorted(
         (line["customer_id"], line["voucher"]["code"]) for line in lines
     )
+
+
+def test_worker_processes_write_what_one_process_writes(shop: Shop, tmp_path: Path) -> None:
+    """Rules drafted in forked workers: same lines in the same order, same skips, recorded once."""
+    inline = io.StringIO()
+    single = _run(shop, inline, dry_run=True)
+    parallel_out = io.StringIO()
+    parallel = _run(shop, parallel_out, workers=2)
+    expected = read_lines(inline.getvalue())
+    got = read_lines(parallel_out.getvalue())
+
+    def without_code(line: dict[str, Any]) -> dict[str, Any]:
+        return {**line, "voucher": {**line["voucher"], "code": None}}
+
+    assert [without_code(line) for line in got] == [without_code(line) for line in expected]
+    assert parallel.skipped == single.skipped and parallel.written == single.written
+    assert _logged(shop.engine) == sorted(
+        (line["customer_id"], line["voucher"]["code"]) for line in got
+    )
+    again = io.StringIO()
+    assert _run(shop, again, workers=2).written == 0
+    assert again.getvalue() == ""
+
+
+def test_workers_must_be_positive(shop: Shop) -> None:
+    with pytest.raises(CampaignError, match="workers"):
+        _run(shop, io.StringIO(), workers=0)
