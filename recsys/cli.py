@@ -175,6 +175,10 @@ def train(
     weighting: Annotated[str | None, typer.Option(help="none, bm25 or tfidf")] = None,
     half_life_days: Annotated[float | None, typer.Option(help="recency decay half-life")] = None,
     threads: Annotated[int, typer.Option(help="implicit's threads (0 = all cores)")] = 0,
+    candidates: Annotated[
+        int,
+        typer.Option(min=0, help="items precomputed per customer for serving (0: none)"),
+    ] = 100,
 ) -> None:
     """Train from the store, save a versioned artifact and make it current."""
     from recsys.store.catalog import catalog_frame
@@ -221,6 +225,7 @@ def train(
                 num_threads=threads,
                 extras=extras,
                 keep=settings.model_retention,
+                candidates=candidates,
             )
         except TrainingPipelineError as exc:
             raise _fail(f"{exc}; the current model was not changed") from exc

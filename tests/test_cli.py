@@ -42,8 +42,11 @@ def test_train_list_tier_rules_evaluate(home: Path) -> None:
     load_demo(home)
     code, out = recsys("train", "--model", "popular")
     assert code == 0 and "(current)" in out, out
-    code, out = recsys("train", "--model", "als", "--iterations", "3")
-    assert code == 0, out
+    code, out = recsys("train", "--model", "als", "--iterations", "3", "--candidates", "7")
+    assert code == 0 and "precompute" in out, out
+    from training.artifacts import load_model
+
+    assert load_model(home / "models").recommender.precomputed == 7
     code, out = recsys("models", "list")
     assert code == 0 and "popular" in out and "als" in out
     first = next(p.name for p in (home / "models").iterdir() if p.name.endswith("-popular"))
