@@ -142,21 +142,25 @@ class HybridRecommender(Recommender[HybridParams]):
         """
         if exclude_seen:
             return self._score_users_dense(user_idx, n, exclude_seen)
-        data = self.data
         assert self._habit is not None
-        n_items = len(data.item_ids)
-        n = min(n, n_items)
         users = np.asarray(self.als.user_factors)[user_idx]
+        return self._top_blend(users, self.data.order_counts[user_idx], self._habit[user_idx], n)
+
+    def _top_blend(
+        self, users: np.ndarray, counts: sp.csr_matrix, habit: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n `(ids, scores)` of the blend for `users` `(rows, factors)` with their counts."""
+        n_items = len(self.data.item_ids)
+        n = min(n, n_items)
         items = np.asarray(self.als.item_factors)
         als_ids, als_scores = topk(items, users, n, num_threads=self._num_threads)
-        rows_n = len(user_idx)
+        rows_n = users.shape[0]
         scale = _positive(np.asarray(als_scores[:, 0], dtype=np.float64))
-        counts = data.order_counts[user_idx]
         bought = counts.tocoo()
         b_rows = bought.row.astype(np.int64)
         b_ids = bought.col.astype(np.int64)
         b_als = np.einsum("ij,ij->i", users[b_rows], items[b_ids], dtype=np.float64)
-        boost = self._boost_scale(counts, self._habit[user_idx])
+        boost = self._boost_scale(counts, habit)
         b_scores = b_als / scale[b_rows] + boost[b_rows] * bought.data
         a_rows = np.repeat(np.arange(rows_n, dtype=np.int64), als_ids.shape[1])
         a_ids = np.asarray(als_ids, dtype=np.int64).ravel()
@@ -204,13 +208,15 @@ class HybridRecommender(Recommender[HybridParams]):
     def _score_row(
         self, row: sp.csr_matrix, n: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        user = self.als.recalculate_user(0, row)
+        user = np.atleast_2d(self.als.recalculate_user(0, row)).astype(np.float32)
         # an ad-hoc history only has occurrences, a proxy for orders per item
         counts = sp.csr_matrix(row, dtype=np.float32)
         habit = repurchase_habit(counts)
-        scores = self._blend(np.atleast_2d(user), counts, habit)[0]
-        if exclude_seen:
-            scores[row.indices] = -np.inf
+        if not exclude_seen:
+            ids, scores = self._top_blend(user, counts, habit, n)
+            return ids[0], scores[0]
+        scores = self._blend(user, counts, habit)[0]
+        scores[row.indices] = -np.inf
         return top_n(scores, n)
 
     def _similar(self, item_idx: int, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from recsys.ids import IdMap
 from recsys.matrix import InteractionMatrix
-from recsys.models.hybrid import HybridParams, HybridRecommender
+from recsys.models.hybrid import HybridParams, HybridRecommender, repurchase_habit
 
 
 def random_interactions(n_users: int, n_items: int, density: float, seed: int) -> InteractionMatrix:
@@ -61,3 +61,18 @@ def test_bought_items_outside_als_top_are_found() -> None:
     bought = interactions.order_counts[user].indices
     ids, _ = model._score_users(np.asarray([user], dtype=np.int32), 5, False)
     assert set(ids[0][: min(5, len(bought))]) <= set(bought)
+
+
+def test_fold_in_top_n_equals_the_dense_blend() -> None:
+    model = HybridRecommender(HybridParams(factors=8, iterations=5), num_threads=1)
+    interactions = random_interactions(60, 150, 0.08, 6)
+    model.fit(interactions)
+    for user in (0, 7, 33):
+        row = interactions.order_counts[user]
+        ids, scores = model._score_row(row, 12, False)
+        user_vector = np.atleast_2d(model.als.recalculate_user(0, row)).astype(np.float32)
+        counts = sp.csr_matrix(row, dtype=np.float32)
+        dense = model._blend(user_vector, counts, repurchase_habit(counts))[0]
+        want = np.argsort(-dense, kind="stable")[:12]
+        np.testing.assert_allclose(scores, dense[want], rtol=1e-5, atol=1e-6)
+        assert set(ids[:8]) == set(want[:8]) or np.allclose(dense[ids], dense[want], atol=1e-5)
