@@ -312,11 +312,12 @@ def _factorize(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
 
 def _factorize_categorical(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """polars >= 1.32: a private category mapping gives dense first-seen codes in one pass."""
-    categories = pl.Categories.random()
-    coded = column.cast(pl.Categorical(categories))
+    coded = column.cast(pl.Categorical(pl.Categories.random()))
     codes = coded.to_physical().to_numpy()
-    distinct = categories.to_series()  # while `coded` still holds the mapping
-    return codes, distinct
+    # one line per code gives its string (Categories.to_series iterates in Python)
+    where = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    where[codes] = np.arange(len(codes), dtype=np.int64)
+    return codes, column.gather(where)
 
 
 def _factorize_join(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
