@@ -9,6 +9,7 @@ fitted state as plain numpy arrays) lets each model implement only its scoring.
 from __future__ import annotations
 
 import dataclasses
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -106,6 +107,16 @@ class CandidateLists:
     def k(self) -> int:
         return int(self.ids.shape[1])
 
+    def rows(self, user_idx: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """`(ids, scores)` of one row (int) or of several rows (array), copied out.
+
+        Rows of a memory-mapped artifact are read with `pread`: mapping a page of a
+        file the kernel read ahead in large folios puts the whole folio (about a
+        megabyte here) in the process's resident set for one 400-byte row, so
+        every worker would soon hold the whole file.
+        """
+        return _read_rows(self.ids, user_idx), _read_rows(self.scores, user_idx)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"candidates.ids": self.ids, "candidates.scores": self.scores}
 
@@ -129,6 +140,28 @@ class CandidateLists:
         elif ids.size and (int(ids.min()) < -1 or int(ids.max()) >= n_items):
             raise ModelStateError("candidates.ids holds item indices outside the catalog")
         return cls(np.ascontiguousarray(ids, dtype=np.int32), scores)
+
+
+def _read_rows(array: np.ndarray, rows: np.ndarray | int) -> np.ndarray:
+    """`array[rows]` for a 2-d C-ordered array; from the file itself when it is a memmap view."""
+    base = array.base if not isinstance(array, np.memmap) else array
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    if not isinstance(base, np.memmap) or base.filename is None or not array.flags.c_contiguous:
+        return np.array(array[rows])
+    width = array.shape[1] * array.itemsize
+    start = int(base.offset) + (array.__array_interface__["data"][0]
+                                - base.__array_interface__["data"][0])
+    wanted = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+    out = np.empty((len(wanted), array.shape[1]), dtype=array.dtype)
+    with open(base.filename, "rb", buffering=0) as file:
+        fd = file.fileno()
+        for position, row in enumerate(wanted):
+            if not 0 <= row < array.shape[0]:
+                raise IndexError(f"row {row} out of range")
+            out[position] = np.frombuffer(os.pread(fd, width, start + int(row) * width),
+                                          dtype=array.dtype)
+    return out[0] if np.ndim(rows) == 0 else out
 
 
 def csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
@@ -379,7 +412,8 @@ class Recommender(ABC, Generic[P]):
         extra = [item for item in history if item in data.item_ids]
         if user_idx is not None and not extra and self._stored(n, exclude_seen):
             assert self._lists is not None
-            return self._finish(self._lists.ids[user_idx], self._lists.scores[user_idx], n, None)
+            ids, scores = self._lists.rows(user_idx)
+            return self._finish(ids, scores, n, None)
         if user_idx is not None and not extra:
             ids, scores = self._score_users(np.asarray([user_idx], dtype=np.int32), n, exclude_seen)
             seen = data.user_items[user_idx] if exclude_seen else None
@@ -405,7 +439,7 @@ class Recommender(ABC, Generic[P]):
             idx = np.asarray([data.user_ids.index(c) for c in known], dtype=np.int32)
             if self._stored(n, exclude_seen):
                 assert self._lists is not None
-                ids, scores = self._lists.ids[idx], self._lists.scores[idx]
+                ids, scores = self._lists.rows(idx)
             else:
                 ids, scores = self._score_users(idx, n, exclude_seen)
             for row, customer_id in enumerate(known):
