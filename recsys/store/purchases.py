@@ -53,17 +53,25 @@ def purchase_frame(conn: Connection, *, batch_rows: int = 500_000) -> pl.DataFra
 
 # Built once: the API runs this per request, and building the statement cost more
 # than running it (SQLAlchemy then reuses the compiled form through its cache).
+_LINE_COLUMNS = (
+    order_lines.c.order_id,
+    order_lines.c.item_id,
+    order_lines.c.quantity,
+    order_lines.c.unit_price,
+    orders.c.purchased_at,
+)
+_ORDER = (orders.c.purchased_at, order_lines.c.item_id)
 _CUSTOMER_PURCHASES = (
-    select(
-        order_lines.c.order_id,
-        order_lines.c.item_id,
-        order_lines.c.quantity,
-        order_lines.c.unit_price,
-        orders.c.purchased_at,
-    )
+    select(*_LINE_COLUMNS)
     .join(orders, orders.c.order_id == order_lines.c.order_id)
     .where(orders.c.customer_id == bindparam("customer_id"))
-    .order_by(orders.c.purchased_at, order_lines.c.item_id)
+    .order_by(*_ORDER)
+)
+_PURCHASES_FOR = (
+    select(orders.c.customer_id, *_LINE_COLUMNS)
+    .join(orders, orders.c.order_id == order_lines.c.order_id)
+    .where(orders.c.customer_id.in_(bindparam("customer_ids", expanding=True)))
+    .order_by(*_ORDER)
 )
 
 
@@ -81,22 +89,10 @@ def purchases_for(conn: Connection, customer_ids: Sequence[str]) -> dict[str, li
     history: dict[str, list[Purchase]] = {c: [] for c in customer_ids}
     for start in range(0, len(customer_ids), 5000):
         chunk = list(customer_ids[start : start + 5000])
-        query = (
-            select(
-                orders.c.customer_id,
-                order_lines.c.order_id,
-                order_lines.c.item_id,
-                order_lines.c.quantity,
-                order_lines.c.unit_price,
-                orders.c.purchased_at,
-            )
-            .join(orders, orders.c.order_id == order_lines.c.order_id)
-            .where(orders.c.customer_id.in_(chunk))
-            .order_by(orders.c.purchased_at, order_lines.c.item_id)
-        )
-        for r in conn.execute(query):
-            history[r.customer_id].append(
-                Purchase(r.order_id, r.item_id, float(r.quantity), r.unit_price, r.purchased_at)
+        rows = conn.execute(_PURCHASES_FOR, {"customer_ids": chunk})
+        for customer_id, order_id, item_id, quantity, unit_price, purchased_at in rows:
+            history[customer_id].append(
+                Purchase(order_id, item_id, float(quantity), unit_price, purchased_at)
             )
     return history
 

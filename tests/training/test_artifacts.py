@@ -27,11 +27,17 @@ FAST = {"factors": 4, "iterations": 3}
 
 
 def _save(
-    purchases: pl.DataFrame, models_dir: Path, when: datetime, model: str = "als", **kw: object
+    purchases: pl.DataFrame,
+    models_dir: Path,
+    when: datetime,
+    model: str = "als",
+    candidates: int = 0,
+    **kw: object,
 ) -> str:
     fitted = fit_model(
         purchases, None, model=model, params=FAST if model == "als" else {}, now=when
     )
+    fitted.recommender.precompute(candidates)
     return save_model(
         models_dir,
         fitted.recommender,
@@ -147,16 +153,7 @@ def test_memory_mapped_load_serves_the_same(
     purchases: pl.DataFrame, tmp_path: Path, now: datetime, model: str
 ) -> None:
     """Serving maps the arrays in place: same answers, fold-in included, no copy."""
-    fitted = fit_model(purchases, None, model=model, params=FAST if model == "als" else {},
-                       now=now)
-    fitted.recommender.precompute(6)
-    version = save_model(
-        tmp_path,
-        fitted.recommender,
-        created_at=now,
-        matrix_params=fitted.params.matrix_json(),
-        data_fingerprint=fingerprint(purchases),
-    )
+    version = _save(purchases, tmp_path, now, model=model, candidates=6)
     mapped = load_model(tmp_path, version, mmap=True).recommender
     read = load_model(tmp_path, version).recommender
     assert mapped.precomputed == read.precomputed == 6
