@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -262,11 +263,15 @@ def _process_entity(
     kind: Kind,
     writer: bulk.BulkWriter,
     summary: IngestSummary,
+    revision: int,
 ) -> _Rejected:
     key = "item_id" if kind == "catalog" else "customer_id"
     # A file may list a key twice: the last row wins.
     valid = checked.valid.unique(subset=key, keep="last", maintain_order=True).drop(LINE)
     summary.accepted += checked.valid.height
+    if kind == "catalog":
+        # Stamped so the API's catalog cache re-reads only what this load wrote.
+        valid = valid.with_columns(pl.lit(revision, pl.Int64).alias("revision"))
     writer.upsert(bulk.ITEMS if kind == "catalog" else bulk.CUSTOMERS, valid)
     return _Rejected.of([checked.rejects], raw)
 
@@ -315,6 +320,7 @@ def ingest_file(
     header = read_header(path)
     resolved = resolve_columns(header, column_map, kind)
     load_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    revision = time.time_ns() // 1000  # catalog rows written by this load (microseconds)
     summary = IngestSummary(kind=kind, path=path)
     rejects_file = _RejectsFile(rejects_dir / f"{kind}-{load_id}.csv")
     table = {"transactions": order_lines, "catalog": items, "customers": customers}[kind]
@@ -336,7 +342,7 @@ def ingest_file(
                     assert tx_writer is not None
                     rejected = tx_writer.process(prepared, summary)
                 else:
-                    rejected = _process_entity(raw, prepared, kind, writer, summary)
+                    rejected = _process_entity(raw, prepared, kind, writer, summary, revision)
                 summary.rejected += rejected.rejects.height
                 summary.reasons.update(rejected.reasons)
                 rejects_file.write(rejected.rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -32,6 +33,10 @@ items = Table(
     Column("image_url", String),
     Column("brand", String),
     Column("cost", Float),
+    # Set by each catalog load to its own revision (microseconds since the epoch); the
+    # API's catalog cache re-reads only rows newer than what it holds.
+    Column("revision", BigInteger, nullable=False, server_default=text("0")),
+    Index("ix_items_revision", "revision"),
 )
 
 customers = Table(
