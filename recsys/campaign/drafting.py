@@ -1,13 +1,16 @@
-"""Turning one batch of due customers into offer drafts: the rules, optionally in worker processes.
+"""Turning one batch of due customers into offer drafts, optionally in worker processes.
 
-Everything here is computation on plain values (customers, purchases, model
-scores, the catalog); the job process alone reads and writes the store, the
-journal and the output, so exactly-once never depends on a worker.
+A batch is drafted by reading its customers' purchases, contact histories and
+already-sent marks from the store (reads only), one batched model call, and the
+rules per customer. The job process alone writes: the journal, the contact log
+and vouchers, and the output, in batch order; so exactly-once never depends on a
+worker.
 
-Why processes: the rules are pure Python over ~100 candidates per customer and
-hold the GIL, so threads would not overlap; the library's raw batch scoring
-uses every core, and the job should too. Workers are forked, so the model,
-rules and catalog are shared copy-on-write instead of being pickled per batch.
+Why processes: the reads build Python objects and the rules are pure Python over
+~100 candidates per customer, all holding the GIL, so threads would not overlap;
+the library's raw batch scoring uses every core, and the job should too. Workers
+are forked, so the model, rules and catalog are shared copy-on-write instead of
+being pickled per batch; each opens its own connection pool to the store.
 """
 
 from __future__ import annotations
@@ -23,15 +26,20 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
+
 from recsys.campaign.codes import voucher_code
 from recsys.offers import CustomerData, ServingModel, recommend_for_customer
 from recsys.records import Item, ScoredItem
 from recsys.rules.config import RulesConfig
 from recsys.rules.occasions import years_of_membership
 from recsys.rules.tiers import loyalty_status, voucher_percent
-from recsys.store.campaigns import DueCustomer, IssuedOffer, Occasion
+from recsys.store.campaigns import DueCustomer, IssuedOffer, Occasion, sent_codes
+from recsys.store.contacts import contact_histories
+from recsys.store.engine import create_store_engine
+from recsys.store.purchases import purchases_for
 
-__all__ = ["Draft", "DraftContext", "DraftInput", "Drafter", "draft_offers"]
+__all__ = ["Draft", "DraftContext", "DraftInput", "Drafter", "draft_batch", "draft_offers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +117,56 @@ def draft_offers(
     return drafts, skipped
 
 
+def draft_batch(
+    ctx: DraftContext, engine: Engine, batch: Sequence[DueCustomer]
+) -> tuple[list[Draft], Counter[str]]:
+    """Drafts for one batch of due customers, the skipped ones counted by reason."""
+    skipped: Counter[str] = Counter()
+    ids = [d.customer.customer_id for d in batch]
+    with engine.connect() as conn:
+        sent = sent_codes(conn, ctx.occasion, ctx.day, ids)
+        purchases = purchases_for(conn, ids)
+        histories = contact_histories(conn, ids)
+    eligible: list[DueCustomer] = []
+    for due in batch:
+        if due.customer.customer_id in sent:
+            skipped["already_sent"] += 1
+        elif not (due.customer.email or "").strip():
+            skipped["no_email"] += 1
+        else:
+            eligible.append(due)
+    if not eligible:
+        return [], skipped
+    # One model call for the whole batch; the rules then run per customer.
+    model = ctx.model
+    scored = model.recommender.recommend_batch(
+        [d.customer.customer_id for d in eligible], model.pool(ctx.rules.candidates.pool_size)
+    )
+    inputs = []
+    for due in eligible:
+        cid = due.customer.customer_id
+        data = CustomerData(cid, due.customer, purchases.get(cid, []), histories.get(cid, []))
+        inputs.append(DraftInput(due, data, scored.get(cid, [])))
+    drafts, drafted_skips = draft_offers(ctx, inputs)
+    skipped.update(drafted_skips)
+    return drafts, skipped
+
+
+@dataclass(frozen=True, slots=True)
+class _Worker:
+    ctx: DraftContext
+    engine: Engine
+
+
 # The run's context inside a forked worker, set once by the pool's initializer. It is
 # per worker process and never set in the job process; a task argument would pickle
 # the model and catalog for every batch.
-_WORKER_CONTEXT: DraftContext | None = None
+_WORKER: _Worker | None = None
 
 
-def _init_worker(ctx: DraftContext, parent: int) -> None:
-    global _WORKER_CONTEXT
-    _WORKER_CONTEXT = ctx
+def _init_worker(ctx: DraftContext, store_url: str, parent: int) -> None:
+    global _WORKER
+    _WORKER = _Worker(ctx, create_store_engine(store_url))
 
     def exit_with_parent() -> None:
         # A killed job (kill -9) must not leave its workers behind.
@@ -128,31 +177,33 @@ def _init_worker(ctx: DraftContext, parent: int) -> None:
     threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
-def _draft_in_worker(inputs: Sequence[DraftInput]) -> tuple[list[Draft], Counter[str]]:
-    assert _WORKER_CONTEXT is not None, "worker not initialised"
-    return draft_offers(_WORKER_CONTEXT, inputs)
+def _draft_in_worker(batch: Sequence[DueCustomer]) -> tuple[list[Draft], Counter[str]]:
+    assert _WORKER is not None, "worker not initialised"
+    return draft_batch(_WORKER.ctx, _WORKER.engine, batch)
 
 
 class Drafter:
     """Drafts batches in order, in `workers` forked processes (or inline with 1).
 
-    `submit` queues a batch and `results` yields finished batches in submission
-    order, so the job can record and write them exactly as if drafted inline.
+    `submit` queues a batch; `next_result` and `drain` hand finished batches back
+    in submission order, so the job records and writes them exactly as if drafted
+    inline.
     """
 
-    def __init__(self, ctx: DraftContext, workers: int) -> None:
+    def __init__(self, ctx: DraftContext, engine: Engine, workers: int) -> None:
         self._ctx = ctx
+        self._engine = engine
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
             self._pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_init_worker,
-                initargs=(ctx, os.getpid()),
+                initargs=(ctx, engine.url.render_as_string(hide_password=False), os.getpid()),
             )
         self.workers = workers if self._pool is not None else 1
         self._pending: list[tuple[Any, Future[tuple[list[Draft], Counter[str]]] | None,
-                                  Sequence[DraftInput]]] = []
+                                  Sequence[DueCustomer]]] = []
 
     def __enter__(self) -> Drafter:
         return self
@@ -165,17 +216,17 @@ class Drafter:
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def submit(self, tag: Any, inputs: Sequence[DraftInput]) -> None:
-        future = self._pool.submit(_draft_in_worker, inputs) if self._pool and inputs else None
-        self._pending.append((tag, future, inputs))
+    def submit(self, tag: Any, batch: Sequence[DueCustomer]) -> None:
+        future = self._pool.submit(_draft_in_worker, batch) if self._pool else None
+        self._pending.append((tag, future, batch))
 
     def next_result(self) -> tuple[Any, list[Draft], Counter[str]]:
         """The oldest submitted batch's drafts (waits for it)."""
-        tag, future, inputs = self._pending.pop(0)
+        tag, future, batch = self._pending.pop(0)
         if future is not None:
             drafts, skipped = future.result()
         else:
-            drafts, skipped = draft_offers(self._ctx, inputs)
+            drafts, skipped = draft_batch(self._ctx, self._engine, batch)
         return tag, drafts, skipped
 
     def drain(self) -> Iterator[tuple[Any, list[Draft], Counter[str]]]:

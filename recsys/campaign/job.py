@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -23,21 +23,17 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from recsys.campaign.codes import voucher_code
-from recsys.campaign.drafting import Draft, DraftContext, Drafter, DraftInput
+from recsys.campaign.drafting import Draft, DraftContext, Drafter
 from recsys.campaign.journal import Journal, recover, write_lines
-from recsys.offers import CustomerData, ServingModel
+from recsys.offers import ServingModel
 from recsys.records import Item
 from recsys.rules.config import RulesConfig
 from recsys.store.campaigns import (
-    DueCustomer,
     Occasion,
     count_customers,
     due_customers,
     record_offers,
-    sent_codes,
 )
-from recsys.store.contacts import contact_histories
-from recsys.store.purchases import purchases_for
 
 log = structlog.get_logger(__name__)
 
@@ -166,12 +162,10 @@ def run_campaign(
         return len(lines)
 
     try:
-        with Drafter(ctx, workers) as drafter:
+        with Drafter(ctx, engine, workers) as drafter:
             for number, start in enumerate(range(0, len(due), batch_size)):
                 batch = due[start : start + batch_size]
-                inputs = _inputs(engine, model, rules, batch, occasion=occasion, day=day,
-                                 skipped=skipped)
-                drafter.submit((number, start + len(batch)), inputs)
+                drafter.submit((number, start + len(batch)), batch)
                 # Draft a batch ahead per worker while this process records the oldest.
                 while drafter.in_flight > drafter.workers:
                     (tag, done), drafts, drafted_skips = drafter.next_result()
@@ -190,44 +184,6 @@ def run_campaign(
     )
     log.info("campaign_finished", **summary.to_dict())
     return summary
-
-
-def _inputs(
-    engine: Engine,
-    model: ServingModel,
-    rules: RulesConfig,
-    batch: Sequence[DueCustomer],
-    *,
-    occasion: Occasion,
-    day: date,
-    skipped: Counter[str],
-) -> list[DraftInput]:
-    """The batch's customers to draft, with their data and scores; the others counted."""
-    ids = [d.customer.customer_id for d in batch]
-    with engine.connect() as conn:
-        sent = sent_codes(conn, occasion, day, ids)
-        purchases = purchases_for(conn, ids)
-        histories = contact_histories(conn, ids)
-    eligible: list[DueCustomer] = []
-    for due in batch:
-        if due.customer.customer_id in sent:
-            skipped["already_sent"] += 1
-        elif not (due.customer.email or "").strip():
-            skipped["no_email"] += 1
-        else:
-            eligible.append(due)
-    if not eligible:
-        return []
-    # One model call for the whole batch; the rules then run per customer.
-    scored = model.recommender.recommend_batch(
-        [d.customer.customer_id for d in eligible], model.pool(rules.candidates.pool_size)
-    )
-    inputs = []
-    for due in eligible:
-        cid = due.customer.customer_id
-        data = CustomerData(cid, due.customer, purchases.get(cid, []), histories.get(cid, []))
-        inputs.append(DraftInput(due, data, scored.get(cid, [])))
-    return inputs
 
 
 def _commit(
