@@ -302,7 +302,8 @@ def _in_process(home: Path, sample: Sequence[str]) -> dict[str, float]:
 
     loaded = load_model(home / "models")
     model = ServingModel.from_parts(loaded.version, loaded.meta.model, loaded.recommender,
-                                    loaded.extras, trained_at=loaded.meta.created_at)
+                                    loaded.extras, trained_at=loaded.meta.created_at,
+                                    extra_arrays=loaded.extra_arrays)
     rec = model.recommender
     als = getattr(rec, "als", None) or rec.model
     item_factors = np.ascontiguousarray(np.asarray(als.item_factors))

@@ -56,7 +56,7 @@ def run(full: bool) -> list[Row]:
     home, info = demo_home(customers, items, SEED, due_date=DUE_DATE, due_share=share)
     loaded = load_model(home / "models")
     model = ServingModel.from_parts(loaded.version, loaded.meta.model, loaded.recommender,
-                                    loaded.extras)
+                                    loaded.extras, extra_arrays=loaded.extra_arrays)
     rules = load_rules(None)
     pool = model.pool(rules.candidates.pool_size)
     # the CLI's default (--workers 0), as the raw call uses every core

@@ -71,9 +71,21 @@ class ServingModel:
         extras: Mapping[str, Any],
         pool: int = 200,
         trained_at: datetime | None = None,
+        extra_arrays: Mapping[str, Any] | None = None,
     ) -> ServingModel:
+        """`extra_arrays`: the artifact's learned arrays (complements saved as arrays)."""
         behaviours = behaviours_from_dict(extras.get(CATEGORY_BEHAVIOUR_KEY) or {})
-        complements = LearnedComplements.from_dict(extras.get(COMPLEMENTS_KEY) or {})
+        prefix = COMPLEMENTS_KEY + "."
+        packed = {
+            key[len(prefix) :]: value
+            for key, value in (extra_arrays or {}).items()
+            if key.startswith(prefix)
+        }
+        complements = (
+            LearnedComplements.from_arrays(packed)
+            if packed
+            else LearnedComplements.from_dict(extras.get(COMPLEMENTS_KEY) or {})
+        )
         popular = list(recommender.popular(pool))
         top = max((abs(s.score) for s in popular), default=0.0) or 1.0
         # Popularity counts become (0, 1] so fillers read like the other scores.

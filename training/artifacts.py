@@ -55,6 +55,7 @@ FORMAT_VERSION = 1
 CURRENT = "current"
 META = "meta.json"
 ARRAYS = "arrays.npz"
+EXTRA_PREFIX = "extras."
 IDS = "ids.json"
 _VERSION_TIME = "%Y-%m-%dT%H-%M-%S"
 _STALE_TMP_SECONDS = 3600.0
@@ -129,6 +130,8 @@ class LoadedModel:
     version: str
     meta: ArtifactMeta
     extras: dict[str, JSONValue]
+    #: learned data saved as arrays beside the model's (`save_model(extra_arrays=...)`)
+    extra_arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +197,13 @@ def save_model(
     metrics: Mapping[str, JSONValue] | None = None,
     extras: Mapping[str, JSONValue] | None = None,
     make_current: bool = False,
+    extra_arrays: Mapping[str, np.ndarray] | None = None,
 ) -> str:
     """Write a fitted model as a new version directory and return the version name.
+
+    `extra_arrays` (learned data too large for JSON) are stored in `arrays.npz`
+    beside the model's own, under `extras.<name>`, and come back as
+    `LoadedModel.extra_arrays`.
 
     The name is `created_at` (naive UTC) as `YYYY-MM-DDTHH-MM-SS` plus the model
     name, with `-2`, `-3`... appended if taken. `current` is switched only when
@@ -214,7 +222,9 @@ def save_model(
     tmp = models_dir / f".tmp-{base}-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
-        np.savez(tmp / ARRAYS, allow_pickle=False, **recommender.to_arrays())
+        arrays = recommender.to_arrays()
+        arrays.update({EXTRA_PREFIX + name: v for name, v in (extra_arrays or {}).items()})
+        np.savez(tmp / ARRAYS, allow_pickle=False, **arrays)
         ids = {"user_ids": list(data.user_ids.ids), "item_ids": list(data.item_ids.ids)}
         (tmp / IDS).write_text(json.dumps(ids), encoding="utf-8")
         checksums = {name: _sha256(tmp / name) for name in (ARRAYS, IDS)}
@@ -413,6 +423,10 @@ def load_model(
         else:
             with np.load(folder / ARRAYS, allow_pickle=False) as npz:
                 arrays = {key: npz[key] for key in npz.files}
+        extra_arrays = {
+            key[len(EXTRA_PREFIX) :]: arrays.pop(key)
+            for key in [k for k in arrays if k.startswith(EXTRA_PREFIX)]
+        }
         recommender = MODEL_TYPES[meta.model].from_arrays(
             meta.params, arrays, user_ids, item_ids, num_threads=num_threads
         )
@@ -420,7 +434,7 @@ def load_model(
         # ModelStateError is a ValueError: shapes or params that do not fit the model
         kind = "incompatible" if isinstance(exc, ModelStateError) else "corrupt"
         raise ArtifactError(f"{version}: artifact is {kind}: {exc}") from exc
-    return LoadedModel(recommender, version, meta, dict(meta.extras))
+    return LoadedModel(recommender, version, meta, dict(meta.extras), extra_arrays)
 
 
 def _strings(values: object) -> list[str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from recsys.offers import ServingModel
 from training.artifacts import load_model
+from training.errors import ArtifactError
 
 
 def load_serving_model(models_dir: Path, version: str | None = None) -> ServingModel:
@@ -15,10 +16,14 @@ def load_serving_model(models_dir: Path, version: str | None = None) -> ServingM
     request touches only its customer's rows.
     """
     loaded = load_model(models_dir, version, mmap=True)
-    return ServingModel.from_parts(
-        loaded.version,
-        loaded.meta.model,
-        loaded.recommender,
-        loaded.extras,
-        trained_at=loaded.meta.created_at,
-    )
+    try:
+        return ServingModel.from_parts(
+            loaded.version,
+            loaded.meta.model,
+            loaded.recommender,
+            loaded.extras,
+            trained_at=loaded.meta.created_at,
+            extra_arrays=loaded.extra_arrays,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{loaded.version}: learned rule data is corrupt: {exc}") from exc

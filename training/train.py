@@ -12,11 +12,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from recsys.matrix import REQUIRED_COLUMNS, InteractionMatrix, MatrixParams, build_matrix
 from recsys.models import MODEL_TYPES, Recommender, UnknownModelError, model_type
 from recsys.models.base import JSONValue
+from recsys.offers import COMPLEMENTS_KEY
+from recsys.rules.learned_complements import LearnedComplements
 from training.artifacts import load_model, prune, save_model, use_version
 from training.errors import ArtifactError, TrainingError
 
@@ -241,6 +244,27 @@ def fit_model(
     return FittedModel(recommender, resolved, interactions, timings)
 
 
+def pack_extras(
+    extras: Mapping[str, JSONValue] | None,
+) -> tuple[dict[str, JSONValue], dict[str, np.ndarray]]:
+    """Move the learned complements out of the JSON extras into arrays for the artifact.
+
+    At 100k items they are 27 MB of JSON that every serving worker would parse into
+    a dict of objects; as arrays they are mapped and read per anchor. Extras that
+    are not in `LearnedComplements.to_dict` form stay JSON.
+    """
+    json_extras = dict(extras or {})
+    raw = json_extras.get(COMPLEMENTS_KEY)
+    if not isinstance(raw, dict):
+        return json_extras, {}
+    try:
+        packed = LearnedComplements.from_dict(raw).to_arrays()
+    except (KeyError, TypeError, ValueError):
+        return json_extras, {}
+    del json_extras[COMPLEMENTS_KEY]
+    return json_extras, {f"{COMPLEMENTS_KEY}.{name}": value for name, value in packed.items()}
+
+
 def train_model(
     purchases: pl.DataFrame,
     catalog: pl.DataFrame | None,
@@ -290,6 +314,7 @@ def train_model(
         timings["precompute"] = time.perf_counter() - started
     report("saving artifact", 2, total)
     started = time.perf_counter()
+    extras, extra_arrays = pack_extras(extras)
     version = save_model(
         models_dir,
         fitted.recommender,
@@ -300,6 +325,7 @@ def train_model(
         metrics=metrics,
         extras=extras,
         make_current=False,
+        extra_arrays=extra_arrays,
     )
     saved = time.perf_counter()
     report("verifying artifact", 3, total)

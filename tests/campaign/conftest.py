@@ -19,7 +19,7 @@ from recsys.store.catalog import load_items
 from recsys.store.purchases import OrderIn, OrderLineIn, record_order
 from recsys.store.tables import contact_log, customers, orders
 from tests.api.conftest import demo_dir, load_demo, train
-from training.artifacts import load_model
+from training.serving import load_serving_model
 
 __all__ = ["demo_dir"]
 
@@ -123,10 +123,7 @@ def setup_shop(engine: Engine, demo_dir: Path, home: Path, *, extra_due: int = 0
             OrderLineIn(item, -1.0, 10.0),)))
         record_order(conn, OrderIn("ZZ-1", "ZZ-FIRST", datetime(2024, 11, 22, 23, 30), (
             OrderLineIn(item, 1.0, 10.0),)))
-    loaded = load_model(settings.models_dir)
-    model = ServingModel.from_parts(
-        loaded.version, loaded.meta.model, loaded.recommender, loaded.extras
-    )
+    model = load_serving_model(settings.models_dir)
     cast = Cast(tuple(regular), opted_out, no_email, capped, joined_today, "ZZ-FIRST")
     return Shop(engine, settings, model, load_rules(None), load_items_now(engine), cast)
 

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 
 from recsys.records import Item
 from recsys.rules import (
@@ -102,6 +103,26 @@ def test_returns_are_not_co_purchases() -> None:
 def test_json_round_trip() -> None:
     learned = learn_complements(history(), LEARNED)
     assert LearnedComplements.from_dict(json.loads(json.dumps(learned.to_dict()))) == learned
+
+
+def test_array_round_trip() -> None:
+    learned = learn_complements(history(), LEARNED)
+    assert len(learned) > 0
+    packed = LearnedComplements.from_arrays(learned.to_arrays())
+    assert packed == learned
+    for anchor in learned.by_item:
+        assert packed.for_item(anchor) == learned.for_item(anchor)
+    assert packed.for_item("not-an-item") == ()
+    assert len(packed) == len(learned)
+
+
+def test_corrupt_arrays_are_refused() -> None:
+    arrays = learn_complements(history(), LEARNED).to_arrays()
+    broken = {**arrays, "item_codes": arrays["item_codes"] + 10_000}
+    with pytest.raises(ValueError, match="do not fit"):
+        LearnedComplements.from_arrays(broken)
+    with pytest.raises(ValueError, match="lack array"):
+        LearnedComplements.from_arrays({k: v for k, v in arrays.items() if k != "lift"})
 
 
 def test_category_map_is_hierarchical_on_slash_boundaries() -> None:

@@ -13,8 +13,10 @@ import scipy.sparse as sp
 
 from recsys.matrix import build_matrix
 from recsys.models import MODEL_TYPES, model_type
-from training.artifacts import current_version, list_versions, load_model
+from recsys.rules.learned_complements import LearnedComplements
+from training.artifacts import current_version, list_versions, load_model, save_model
 from training.errors import TrainingError
+from training.serving import load_serving_model
 from training.train import ORDER_COUNT_MODELS, fit_model, resolve_params, train_model
 
 FAST = {"factors": 4, "iterations": 3}
@@ -42,6 +44,31 @@ def test_train_saves_and_marks_current(
     loaded = load_model(tmp_path)
     assert loaded.extras == {"categories": {"gifts": "consumable"}}
     assert loaded.recommender.recommend("C1", 3)
+
+
+def test_learned_complements_are_saved_as_arrays(
+    purchases: pl.DataFrame, catalog: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    """Complements leave meta.json for arrays.npz; the served model sees the same mapping."""
+    learned = {"I1": [{"item_id": "I3", "lift": 4.5, "support": 3},
+                      {"item_id": "I2", "lift": 2.0, "support": 2}],
+               "I2": [{"item_id": "I1", "lift": 2.0, "support": 2}]}
+    extras = {"complements": learned, "category_behaviour": {}}
+    result = train_model(purchases, catalog, model="als", params=FAST, now=now,
+                         models_dir=tmp_path, extras=extras)
+    loaded = load_model(tmp_path, result.version)
+    assert "complements" not in loaded.extras
+    assert set(loaded.extra_arrays) >= {"complements.anchors", "complements.item_codes"}
+    served = load_serving_model(tmp_path, result.version)
+    assert served.complements == LearnedComplements.from_dict(learned)
+    assert [c.item_id for c in served.complements.for_item("I1")] == ["I3", "I2"]
+    # an artifact with the complements in meta.json (as before 2026-11-30) still serves them
+    fitted = fit_model(purchases, catalog, model="als", params=FAST, now=now)
+    old = save_model(tmp_path / "old", fitted.recommender, created_at=now,
+                     matrix_params=fitted.params.matrix_json(), data_fingerprint={},
+                     extras={"complements": learned})
+    served_old = load_serving_model(tmp_path / "old", old)
+    assert served_old.complements == served.complements
 
 
 def test_keep_prunes_old_versions(
