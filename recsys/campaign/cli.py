@@ -7,7 +7,7 @@ call `run_campaign`, print the summary to stderr (stdout may carry the offers).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,7 +21,9 @@ from recsys.cli_common import (
     parse_date,
 )
 from recsys.settings import Settings
-from recsys.store.campaigns import Occasion
+
+if TYPE_CHECKING:  # the store module pulls in the rules and numpy; a type is all we need
+    from recsys.store.campaigns import Occasion
 
 campaign_app = typer.Typer(
     help="Write the day's anniversary or birthday offers (JSON Lines).", no_args_is_help=True
