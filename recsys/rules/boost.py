@@ -72,7 +72,7 @@ def _anchors(ctx: RuleContext) -> list[_Anchor]:
         item = ctx.catalog.get(item_id)
         if item is None or item_id in found:
             return
-        learned = frozenset(c.item_id for c in ctx.complements.for_item(item_id))
+        learned = frozenset(ctx.complements.item_ids_for(item_id))
         categories = complementary_categories(item.category, config)
         if learned or categories:
             found[item_id] = _Anchor(item, phrase, learned, categories)

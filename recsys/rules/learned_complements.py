@@ -65,6 +65,13 @@ class _PackedComplements(Mapping[str, tuple[Complement, ...]]):
             )
         )
 
+    def item_ids(self, anchor: str) -> tuple[str, ...]:
+        row = self._anchors.get(anchor)
+        if row is None:
+            return ()
+        start, end = int(self._indptr[row]), int(self._indptr[row + 1])
+        return tuple(self._items[code] for code in self._codes[start:end].tolist())
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._anchors.ids)
 
@@ -122,6 +129,12 @@ class LearnedComplements:
 
     def for_item(self, item_id: str) -> tuple[Complement, ...]:
         return self.by_item.get(item_id, ())
+
+    def item_ids_for(self, item_id: str) -> tuple[str, ...]:
+        """Just the complements' item ids, best first (no `Complement` objects built)."""
+        if isinstance(self.by_item, _PackedComplements):
+            return self.by_item.item_ids(item_id)
+        return tuple(c.item_id for c in self.by_item.get(item_id, ()))
 
     def __len__(self) -> int:
         return len(self.by_item)

@@ -112,7 +112,9 @@ def test_array_round_trip() -> None:
     assert packed == learned
     for anchor in learned.by_item:
         assert packed.for_item(anchor) == learned.for_item(anchor)
-    assert packed.for_item("not-an-item") == ()
+        assert packed.item_ids_for(anchor) == learned.item_ids_for(anchor)
+        assert packed.item_ids_for(anchor) == tuple(c.item_id for c in learned.for_item(anchor))
+    assert packed.for_item("not-an-item") == () == packed.item_ids_for("not-an-item")
     assert len(packed) == len(learned)
 
 
