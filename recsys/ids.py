@@ -34,17 +34,41 @@ class IdMap:
             self._ids = tuple(values)
             self._keys = self._sorted = np.empty(0, dtype="S1")
             return
-        self._keys = np.array([_utf8(value) for value in values], dtype=bytes)
-        if len(values) == 0:
-            self._keys = np.empty(0, dtype="S1")
+        self._keys = (
+            np.array([_utf8(value) for value in values], dtype=bytes)
+            if values
+            else np.empty(0, dtype="S1")
+        )
+        self._index_keys()
+
+    def _index_keys(self) -> None:
+        keys = self._keys
         # Customer ids arrive sorted (the matrix builder sorts them): no second copy.
-        if len(values) > 1 and not bool(np.all(self._keys[1:] > self._keys[:-1])):
-            self._order = np.argsort(self._keys, kind="stable").astype(np.int64)
-            self._sorted = self._keys[self._order]
+        if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
+            self._order = np.argsort(keys, kind="stable").astype(np.int64)
+            self._sorted = keys[self._order]
             if bool(np.any(self._sorted[1:] == self._sorted[:-1])):
                 raise ValueError("IdMap ids must be unique")
         else:
-            self._sorted = self._keys
+            self._sorted = keys
+
+    @classmethod
+    def from_utf8(cls, keys: np.ndarray) -> IdMap:
+        """The map whose `utf8()` is `keys` (a numpy bytes array), without a round trip
+        through Python strings."""
+        self = cls.__new__(cls)
+        self._ids = None
+        self._by_id = None
+        self._order = None
+        self._keys = np.asarray(keys) if len(keys) else np.empty(0, dtype="S1")
+        self._index_keys()
+        return self
+
+    def utf8(self) -> np.ndarray:
+        """The ids in index order as one numpy bytes array (UTF-8), e.g. for an artifact."""
+        if self._by_id is not None:
+            raise ValueError("ids containing NUL cannot be stored as bytes arrays")
+        return self._keys
 
     @classmethod
     def from_iterable(cls, ids: Iterable[str]) -> IdMap:

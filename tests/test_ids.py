@@ -65,3 +65,19 @@ def test_equality_and_empty() -> None:
     empty = IdMap([])
     assert len(empty) == 0 and "x" not in empty and empty.indices(["x"]).size == 0
     assert isinstance(empty.to_array(), np.ndarray)
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=8),
+                unique=True, max_size=30))
+def test_utf8_round_trip(ids: list[str]) -> None:
+    mapping = IdMap(ids)
+    again = IdMap.from_utf8(mapping.utf8())
+    assert again == mapping
+    assert [again.get(i) for i in ids] == list(range(len(ids)))
+
+
+def test_utf8_refuses_nul_and_duplicates() -> None:
+    with pytest.raises(ValueError, match="NUL"):
+        IdMap(["a\x00"]).utf8()
+    with pytest.raises(ValueError, match="unique"):
+        IdMap.from_utf8(np.array([b"b", b"a", b"b"]))

@@ -6,7 +6,7 @@ round trip); the configured category map lives in `complements.py`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,41 +36,45 @@ class _PackedComplements(Mapping[str, tuple[Complement, ...]]):
 
     def __init__(
         self,
-        anchors: Sequence[str],
+        anchors: IdMap,
         indptr: np.ndarray,
-        items: Sequence[str],
+        items: IdMap,
         item_codes: np.ndarray,
         lift: np.ndarray,
         support: np.ndarray,
     ) -> None:
-        self._anchors = IdMap(anchors)
+        self._anchors = anchors
         self._indptr = indptr
-        self._items = tuple(items)
+        self._items = items.ids
         self._codes = item_codes
         self._lift = lift
         self._support = support
 
-    def __getitem__(self, anchor: str) -> tuple[Complement, ...]:
+    def _span(self, anchor: object) -> slice | None:
         row = self._anchors.get(anchor) if isinstance(anchor, str) else None
         if row is None:
+            return None
+        return slice(int(self._indptr[row]), int(self._indptr[row + 1]))
+
+    def __getitem__(self, anchor: str) -> tuple[Complement, ...]:
+        span = self._span(anchor)
+        if span is None:
             raise KeyError(anchor)
-        start, end = int(self._indptr[row]), int(self._indptr[row + 1])
         return tuple(
             Complement(self._items[code], lift, support)
             for code, lift, support in zip(
-                self._codes[start:end].tolist(),
-                self._lift[start:end].tolist(),
-                self._support[start:end].tolist(),
+                self._codes[span].tolist(),
+                self._lift[span].tolist(),
+                self._support[span].tolist(),
                 strict=True,
             )
         )
 
     def item_ids(self, anchor: str) -> tuple[str, ...]:
-        row = self._anchors.get(anchor)
-        if row is None:
+        span = self._span(anchor)
+        if span is None:
             return ()
-        start, end = int(self._indptr[row]), int(self._indptr[row + 1])
-        return tuple(self._items[code] for code in self._codes[start:end].tolist())
+        return tuple(self._items[code] for code in self._codes[span].tolist())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._anchors.ids)
@@ -89,15 +93,13 @@ class LearnedComplements:
         """Flat numeric arrays (no pickle): anchors and items as UTF-8 bytes, CSR by anchor."""
         anchors = sorted(self.by_item)
         items = sorted({c.item_id for found in self.by_item.values() for c in found})
-        if any("\x00" in value for value in (*anchors, *items)):
-            raise ValueError("ids containing NUL cannot be stored as bytes arrays")
         code = {item: i for i, item in enumerate(items)}
         rows = [self.by_item[anchor] for anchor in anchors]
         flat = [c for found in rows for c in found]
         return {
-            "anchors": _utf8_array(anchors),
+            "anchors": IdMap(anchors).utf8(),
             "indptr": np.cumsum([0, *(len(found) for found in rows)], dtype=np.int64),
-            "items": _utf8_array(items),
+            "items": IdMap(items).utf8(),
             "item_codes": np.asarray([code[c.item_id] for c in flat], dtype=np.int32),
             "lift": np.asarray([c.lift for c in flat], dtype=np.float64),
             "support": np.asarray([c.support for c in flat], dtype=np.int64),
@@ -107,8 +109,8 @@ class LearnedComplements:
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> LearnedComplements:
         """The mapping saved by `to_arrays`; ValueError when the arrays do not fit together."""
         try:
-            anchors = _strings(arrays["anchors"])
-            items = _strings(arrays["items"])
+            anchors = IdMap.from_utf8(arrays["anchors"])
+            items = IdMap.from_utf8(arrays["items"])
             indptr = np.asarray(arrays["indptr"], dtype=np.int64)
             codes = np.asarray(arrays["item_codes"], dtype=np.int64)
             lift = np.asarray(arrays["lift"], dtype=np.float64)
@@ -280,13 +282,3 @@ def learn_complements(
     ).iter_rows():
         by_item.setdefault(anchor, []).append(Complement(other, round(lift, 6), int(support)))
     return LearnedComplements({anchor: tuple(found) for anchor, found in by_item.items()})
-
-
-def _utf8_array(values: Sequence[str]) -> np.ndarray:
-    if not values:
-        return np.empty(0, dtype="S1")
-    return np.array([v.encode("utf-8", "surrogatepass") for v in values], dtype=bytes)
-
-
-def _strings(values: np.ndarray) -> list[str]:
-    return [bytes(v).decode("utf-8", "surrogatepass") for v in np.asarray(values).tolist()]
