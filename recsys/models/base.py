@@ -90,6 +90,37 @@ class TrainedData:
 
 
 @dataclass(frozen=True, slots=True)
+class _RowFile:
+    """Where a memory-mapped `(rows, width)` array's bytes lie in its artifact file."""
+
+    path: str
+    offset: int
+    dtype: np.dtype[Any]
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> _RowFile | None:
+        if not isinstance(array, np.memmap) or not array.filename or array.ndim != 2:
+            return None
+        if not array.flags.c_contiguous:
+            return None
+        return cls(str(array.filename), int(array.offset), array.dtype,
+                   (int(array.shape[0]), int(array.shape[1])))
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        width = self.shape[1] * self.dtype.itemsize
+        out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
+        with open(self.path, "rb", buffering=0) as file:
+            fd = file.fileno()
+            for position, row in enumerate(rows.tolist()):
+                if not 0 <= row < self.shape[0]:
+                    raise IndexError(f"row {row} out of range")
+                out[position] = np.frombuffer(os.pread(fd, width, self.offset + row * width),
+                                              dtype=self.dtype)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class CandidateLists:
     """Each training customer's top-`k` items, scored once at training time.
 
@@ -102,20 +133,23 @@ class CandidateLists:
 
     ids: np.ndarray
     scores: np.ndarray
+    # Set when both arrays are mapped from an artifact: rows are then read with `pread`.
+    # Mapping a page of a file the kernel read ahead in large folios puts the whole folio
+    # (about a megabyte here) in the resident set for one 400-byte row, so every worker
+    # would soon hold the whole file.
+    files: tuple[_RowFile, _RowFile] | None = None
 
     @property
     def k(self) -> int:
         return int(self.ids.shape[1])
 
     def rows(self, user_idx: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-        """`(ids, scores)` of one row (int) or of several rows (array), copied out.
-
-        Rows of a memory-mapped artifact are read with `pread`: mapping a page of a
-        file the kernel read ahead in large folios puts the whole folio (about a
-        megabyte here) in the process's resident set for one 400-byte row, so
-        every worker would soon hold the whole file.
-        """
-        return _read_rows(self.ids, user_idx), _read_rows(self.scores, user_idx)
+        """`(ids, scores)` of one row (int) or of several rows (array), copied out."""
+        if self.files is None:
+            return np.array(self.ids[user_idx]), np.array(self.scores[user_idx])
+        wanted = np.atleast_1d(np.asarray(user_idx, dtype=np.int64))
+        ids, scores = (source.read(wanted) for source in self.files)
+        return (ids[0], scores[0]) if np.ndim(user_idx) == 0 else (ids, scores)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"candidates.ids": self.ids, "candidates.scores": self.scores}
@@ -139,29 +173,10 @@ class CandidateLists:
                 raise ModelStateError("candidates.ids must be a contiguous int32 array")
         elif ids.size and (int(ids.min()) < -1 or int(ids.max()) >= n_items):
             raise ModelStateError("candidates.ids holds item indices outside the catalog")
-        return cls(np.ascontiguousarray(ids, dtype=np.int32), scores)
-
-
-def _read_rows(array: np.ndarray, rows: np.ndarray | int) -> np.ndarray:
-    """`array[rows]` for a 2-d C-ordered array; from the file itself when it is a memmap view."""
-    base = array.base if not isinstance(array, np.memmap) else array
-    while base is not None and not isinstance(base, np.memmap):
-        base = getattr(base, "base", None)
-    if not isinstance(base, np.memmap) or base.filename is None or not array.flags.c_contiguous:
-        return np.array(array[rows])
-    width = array.shape[1] * array.itemsize
-    start = int(base.offset) + (array.__array_interface__["data"][0]
-                                - base.__array_interface__["data"][0])
-    wanted = np.atleast_1d(np.asarray(rows, dtype=np.int64))
-    out = np.empty((len(wanted), array.shape[1]), dtype=array.dtype)
-    with open(base.filename, "rb", buffering=0) as file:
-        fd = file.fileno()
-        for position, row in enumerate(wanted):
-            if not 0 <= row < array.shape[0]:
-                raise IndexError(f"row {row} out of range")
-            out[position] = np.frombuffer(os.pread(fd, width, start + int(row) * width),
-                                          dtype=array.dtype)
-    return out[0] if np.ndim(rows) == 0 else out
+        id_file = _RowFile.of(arrays["candidates.ids"])
+        score_file = _RowFile.of(arrays["candidates.scores"])
+        files = (id_file, score_file) if id_file and score_file else None
+        return cls(np.ascontiguousarray(ids, dtype=np.int32), scores, files)
 
 
 def csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
