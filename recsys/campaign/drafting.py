@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 
 from recsys.campaign.codes import voucher_code
 from recsys.offers import CustomerData, ServingModel, recommend_for_customer
-from recsys.records import Item, ScoredItem
+from recsys.records import Item
 from recsys.rules.config import RulesConfig
 from recsys.rules.occasions import years_of_membership
 from recsys.rules.tiers import loyalty_status, voucher_percent
@@ -39,7 +39,7 @@ from recsys.store.contacts import contact_histories
 from recsys.store.engine import create_store_engine
 from recsys.store.purchases import purchases_for
 
-__all__ = ["Draft", "DraftContext", "DraftInput", "Drafter", "draft_batch", "draft_offers"]
+__all__ = ["Draft", "DraftContext", "Drafter", "draft_batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,54 +69,6 @@ class DraftContext:
     valid_days: int
 
 
-@dataclass(frozen=True, slots=True)
-class DraftInput:
-    """One eligible customer: what the store knows and the model's scores."""
-
-    due: DueCustomer
-    data: CustomerData
-    scored: Sequence[ScoredItem]
-
-
-def draft_offers(
-    ctx: DraftContext, inputs: Sequence[DraftInput]
-) -> tuple[list[Draft], Counter[str]]:
-    """Drafts for the customers the contact policy allows; the others counted by reason."""
-    skipped: Counter[str] = Counter()
-    valid_until = ctx.day + timedelta(days=ctx.valid_days)
-    drafts: list[Draft] = []
-    for one in inputs:
-        customer = one.due.customer
-        offer = recommend_for_customer(
-            ctx.model, ctx.rules, ctx.catalog, one.data, placement=ctx.occasion,
-            limit=ctx.limit_items, now=ctx.now, scored=one.scored,
-        )
-        if offer.suppressed is not None:
-            # opted_out / cap_reached: the contact policy's decision, counted as given.
-            skipped[offer.suppressed] += 1
-            continue
-        tier = loyalty_status(one.data.purchases, customer.joined_at, ctx.rules.loyalty,
-                              ctx.now).tier
-        percent = voucher_percent(ctx.rules.loyalty, tier, ctx.occasion)
-        code = voucher_code(ctx.occasion, dry_run=ctx.dry_run)
-        line: dict[str, Any] = {
-            "customer_id": customer.customer_id,
-            "email": customer.email,
-            "occasion": ctx.occasion,
-            "date": ctx.day.isoformat(),
-            # Birthday: the age being turned; anniversary: whole years of membership.
-            "years": years_of_membership(one.due.since, ctx.day),
-            "tier": tier,
-            "voucher": {"code": code, "percent": percent, "valid_until": valid_until.isoformat()},
-            "items": [item.to_dict() for item in offer.items],
-        }
-        drafts.append(Draft(
-            IssuedOffer(customer.customer_id, ctx.occasion, ctx.day, code, percent, valid_until),
-            line,
-        ))
-    return drafts, skipped
-
-
 def draft_batch(
     ctx: DraftContext, engine: Engine, batch: Sequence[DueCustomer]
 ) -> tuple[list[Draft], Counter[str]]:
@@ -138,17 +90,40 @@ def draft_batch(
     if not eligible:
         return [], skipped
     # One model call for the whole batch; the rules then run per customer.
-    model = ctx.model
-    scored = model.recommender.recommend_batch(
-        [d.customer.customer_id for d in eligible], model.pool(ctx.rules.candidates.pool_size)
+    scored = ctx.model.recommender.recommend_batch(
+        [d.customer.customer_id for d in eligible], ctx.model.pool(ctx.rules.candidates.pool_size)
     )
-    inputs = []
+    valid_until = ctx.day + timedelta(days=ctx.valid_days)
+    drafts: list[Draft] = []
     for due in eligible:
-        cid = due.customer.customer_id
-        data = CustomerData(cid, due.customer, purchases.get(cid, []), histories.get(cid, []))
-        inputs.append(DraftInput(due, data, scored.get(cid, [])))
-    drafts, drafted_skips = draft_offers(ctx, inputs)
-    skipped.update(drafted_skips)
+        customer = due.customer
+        cid = customer.customer_id
+        data = CustomerData(cid, customer, purchases.get(cid, []), histories.get(cid, []))
+        offer = recommend_for_customer(
+            ctx.model, ctx.rules, ctx.catalog, data, placement=ctx.occasion,
+            limit=ctx.limit_items, now=ctx.now, scored=scored.get(cid, []),
+        )
+        if offer.suppressed is not None:
+            # opted_out / cap_reached: the contact policy's decision, counted as given.
+            skipped[offer.suppressed] += 1
+            continue
+        tier = loyalty_status(data.purchases, customer.joined_at, ctx.rules.loyalty, ctx.now).tier
+        percent = voucher_percent(ctx.rules.loyalty, tier, ctx.occasion)
+        code = voucher_code(ctx.occasion, dry_run=ctx.dry_run)
+        line: dict[str, Any] = {
+            "customer_id": cid,
+            "email": customer.email,
+            "occasion": ctx.occasion,
+            "date": ctx.day.isoformat(),
+            # Birthday: the age being turned; anniversary: whole years of membership.
+            "years": years_of_membership(due.since, ctx.day),
+            "tier": tier,
+            "voucher": {"code": code, "percent": percent, "valid_until": valid_until.isoformat()},
+            "items": [item.to_dict() for item in offer.items],
+        }
+        drafts.append(
+            Draft(IssuedOffer(cid, ctx.occasion, ctx.day, code, percent, valid_until), line)
+        )
     return drafts, skipped
 
 
