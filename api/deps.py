@@ -83,16 +83,10 @@ async def get_rules(request: Request) -> RulesConfig:
     return rules
 
 
-async def get_metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Engine, Depends(get_store)]
 ModelHolderDep = Annotated[ModelHolder, Depends(get_model_holder)]
 ModelDep = Annotated[ServingModel, Depends(get_model)]
 RulesDep = Annotated[RulesConfig, Depends(get_rules)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 CatalogDep = Annotated[Mapping[str, Item], Depends(get_catalog)]
 ServingDep = Annotated[Serving, Depends(get_serving)]
