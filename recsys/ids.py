@@ -115,6 +115,20 @@ class IdMap:
             return None
         return int(self._order[position]) if self._order is not None else position
 
+    def lookup(self, externals: Sequence[str]) -> np.ndarray:
+        """Indices of `externals` in one vectorised search: int64, -1 where unknown."""
+        n = len(self._sorted)
+        if self._by_id is not None or not n or not externals:
+            found = (self.get(e) for e in externals)
+            return np.fromiter((-1 if i is None else i for i in found), np.int64, len(externals))
+        # An id holding NUL cannot be in the bytes array (and would compare wrongly).
+        usable = np.fromiter(("\x00" not in e for e in externals), bool, len(externals))
+        keys = np.array([_utf8(e) for e in externals], dtype=bytes)
+        position = np.minimum(np.searchsorted(self._sorted, keys), n - 1)
+        hit = usable & (self._sorted[position] == keys)
+        index = self._order[position] if self._order is not None else position
+        return np.where(hit, index, -1).astype(np.int64, copy=False)
+
     def external(self, idx: int) -> str:
         if self._ids is not None:
             return self._ids[idx]

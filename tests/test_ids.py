@@ -81,3 +81,17 @@ def test_utf8_refuses_nul_and_duplicates() -> None:
         IdMap(["a\x00"]).utf8()
     with pytest.raises(ValueError, match="unique"):
         IdMap.from_utf8(np.array([b"b", b"a", b"b"]))
+
+
+@given(
+    st.lists(st.text(max_size=8), unique=True, max_size=40),
+    st.lists(st.text(max_size=10), max_size=20),
+)
+def test_lookup_agrees_with_get(ids: list[str], asked: list[str]) -> None:
+    """The vectorised lookup (bytes array or the NUL dict) answers as `get` does."""
+    for mapping in (IdMap(ids), IdMap([*ids, "nul\x00"])):
+        queries = [*asked, *ids[:5], "nul\x00", "a\x00"]
+        expected = [-1 if (i := mapping.get(q)) is None else i for q in queries]
+        found = mapping.lookup(queries)
+        assert found.dtype == np.int64
+        assert found.tolist() == expected

@@ -343,7 +343,11 @@ def _rules_on_lists(
             customer_id=customer_id,
         )
         offer = run_pipeline(
-            candidates_from_scored(scored.get(customer_id, [])), ctx, limit=n, fillers=fillers
+            candidates_from_scored(scored.get(customer_id, [])),
+            ctx,
+            limit=n,
+            fillers=fillers,
+            exhaustive=True,  # the report counts removals over the whole pool
         )
         lists[customer_id] = offer.item_ids
         n_fillers += offer.n_fillers

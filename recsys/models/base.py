@@ -446,20 +446,23 @@ class Recommender(ABC, Generic[P]):
     ) -> dict[str, list[ScoredItem]]:
         """Top-`n` for many customers in one batched call; unknown customers get popular."""
         data = self.data
-        known = [c for c in dict.fromkeys(customer_ids) if c in data.user_ids]
-        out: dict[str, list[ScoredItem]] = {}
         if n <= 0:
             return {c: [] for c in customer_ids}
+        unique = list(dict.fromkeys(customer_ids))
+        rows = data.user_ids.lookup(unique)
+        known = [c for c, row in zip(unique, rows.tolist(), strict=True) if row >= 0]
+        out: dict[str, list[ScoredItem]] = {}
         if known:
-            idx = np.asarray([data.user_ids.index(c) for c in known], dtype=np.int32)
+            idx = rows[rows >= 0].astype(np.int32)
             if self._stored(n, exclude_seen):
                 assert self._lists is not None
                 ids, scores = self._lists.rows(idx)
+                out.update(self._finish_stored(known, ids[:, :n], scores[:, :n], n))
             else:
                 ids, scores = self._score_users(idx, n, exclude_seen)
-            for row, customer_id in enumerate(known):
-                seen = data.user_items[idx[row]] if exclude_seen else None
-                out[customer_id] = self._finish(ids[row], scores[row], n, seen)
+                for row, customer_id in enumerate(known):
+                    seen = data.user_items[idx[row]] if exclude_seen else None
+                    out[customer_id] = self._finish(ids[row], scores[row], n, seen)
         fallback: list[ScoredItem] | None = None
         for customer_id in customer_ids:
             if customer_id not in out:
@@ -521,6 +524,35 @@ class Recommender(ABC, Generic[P]):
     def _popular_order(self) -> np.ndarray:
         # stable sort so ties keep column order and answers are deterministic
         return np.argsort(-self._item_popularity(), kind="stable")
+
+    def _finish_stored(
+        self, customer_ids: Sequence[str], ids: np.ndarray, scores: np.ndarray, n: int
+    ) -> dict[str, list[ScoredItem]]:
+        """`_finish` for a batch of precomputed rows, vectorised for the usual full rows.
+
+        A row of `n` valid, distinct items needs no dropping or padding, so it is
+        mapped straight to external ids; any other row goes through `_finish`.
+        """
+        ordered = np.sort(ids, axis=1)
+        clean = (
+            (ids.shape[1] == n)
+            & (ordered[:, :1] >= 0).all(axis=1)
+            & (ordered[:, 1:] != ordered[:, :-1]).all(axis=1)
+            & np.isfinite(scores).all(axis=1)
+        )
+        external = self.data.item_ids.ids
+        id_rows = ids.tolist()
+        score_rows = scores.astype(np.float64).tolist()
+        out: dict[str, list[ScoredItem]] = {}
+        for row, customer_id in enumerate(customer_ids):
+            if clean[row]:
+                out[customer_id] = [
+                    ScoredItem(external[i], s)
+                    for i, s in zip(id_rows[row], score_rows[row], strict=True)
+                ]
+            else:
+                out[customer_id] = self._finish(ids[row], scores[row], n, None)
+        return out
 
     def _finish(
         self, ids: np.ndarray, scores: np.ndarray, n: int, seen: sp.csr_matrix | None

@@ -14,3 +14,14 @@ def utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """`moment` as a naive UTC datetime: free for the naive values the store returns.
+
+    Loops over a customer's purchase lines compare in naive UTC and convert only
+    their results; `utc()` on every line would allocate a datetime per line.
+    """
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)

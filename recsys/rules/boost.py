@@ -41,11 +41,10 @@ def complement_boost(candidates: Sequence[Candidate], ctx: RuleContext) -> list[
     reason already set by an earlier rule is kept. The sort is stable, so ties
     keep the model's order. No candidate is added or removed.
     """
-    anchors = _anchors(ctx)
-    if not anchors:
+    index = ctx.memo("complement_anchors", lambda: _AnchorIndex(_anchors(ctx)))
+    if not index:
         return list(candidates)
     factor = ctx.config.complements.boost
-    index = _AnchorIndex(anchors)
     result = []
     for candidate in candidates:
         item = ctx.catalog.get(candidate.item_id)
@@ -104,6 +103,9 @@ class _AnchorIndex:
                 self._by_learned.setdefault(item_id, position)
             for scope in anchor.categories:
                 self._by_scope.setdefault(scope, position)
+
+    def __bool__(self) -> bool:
+        return bool(self._anchors)
 
     def first(self, item: Item) -> _Anchor | None:
         if item.item_id in self._anchor_ids:

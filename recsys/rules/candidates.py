@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from recsys.records import Item, Purchase, ScoredItem
 from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_behaviour
 from recsys.rules.config import RulesConfig
 from recsys.rules.history import Holding, holdings
 from recsys.rules.learned_complements import LearnedComplements
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +60,22 @@ class RuleContext:
     basket: Sequence[str] = ()
     placement: str = "newsletter"
     customer_id: str | None = None
-    # Per-context memo of derived data several rules need (holdings): the context is
-    # immutable, so computing it once is safe.
+    # Per-context memo of data derived from the customer alone (holdings, blocked
+    # scopes, anchors): the context is immutable, so computing each once is safe, and
+    # the pipeline may run the rules more than once on growing prefixes.
     _memo: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, key: str, compute: Callable[[], _T]) -> _T:
+        """`compute()` the first time `key` is asked for, the same value afterwards."""
+        if key in self._memo:
+            return self._memo[key]  # type: ignore[return-value]
+        value = compute()
+        self._memo[key] = value
+        return value
 
     def holdings(self) -> Mapping[str, Holding]:
         """`holdings(purchases, now)`, computed once per context."""
-        cached = self._memo.get("holdings")
-        if cached is None:
-            cached = holdings(self.purchases, self.now)
-            self._memo["holdings"] = cached
-        return cached  # type: ignore[return-value]
+        return self.memo("holdings", lambda: holdings(self.purchases, self.now))
 
     def category_of(self, item_id: str) -> str | None:
         item = self.catalog.get(item_id)

@@ -56,13 +56,16 @@ def durable_blocks(
 
 def durable_cooldown(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candidate]:
     """Drop every candidate in a durable category the customer bought in within its cooldown."""
-    scopes = durable_blocks(
-        ctx.purchases,
-        ctx.catalog,
-        ctx.behaviours,
-        ctx.config.categories,
-        ctx.now,
-        ctx.holdings(),
+    scopes = ctx.memo(
+        "durable_blocks",
+        lambda: durable_blocks(
+            ctx.purchases,
+            ctx.catalog,
+            ctx.behaviours,
+            ctx.config.categories,
+            ctx.now,
+            ctx.holdings(),
+        ),
     )
     if not scopes:
         return list(candidates)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from recsys.records import Purchase
-from recsys.rules._time import utc
+from recsys.rules._time import naive_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +32,13 @@ def holdings(purchases: Iterable[Purchase], now: datetime) -> dict[str, Holding]
     Items only ever returned (a return of something bought before the history
     starts) are left out: there is no purchase to date a rule from.
     """
-    now = utc(now)
+    now = naive_utc(now)
     bought: dict[str, float] = {}
     returned: dict[str, float] = {}
     first: dict[str, datetime] = {}
     last: dict[str, datetime] = {}
     for line in purchases:
-        at = utc(line.purchased_at)
+        at = naive_utc(line.purchased_at)
         if at > now or line.quantity == 0:
             continue
         if line.quantity < 0:
@@ -54,8 +54,8 @@ def holdings(purchases: Iterable[Purchase], now: datetime) -> dict[str, Holding]
             item_id=item_id,
             bought=quantity,
             returned=returned.get(item_id, 0.0),
-            first_bought_at=first[item_id],
-            last_bought_at=last[item_id],
+            first_bought_at=first[item_id].replace(tzinfo=UTC),
+            last_bought_at=last[item_id].replace(tzinfo=UTC),
         )
         for item_id, quantity in bought.items()
     }

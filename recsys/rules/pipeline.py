@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from recsys.rules.already_bought import already_bought
 from recsys.rules.basket import basket_exclusion
-from recsys.rules.boost import complement_boost
+from recsys.rules.boost import boosted, complement_boost
 from recsys.rules.candidates import Candidate, Rule, RuleContext
 from recsys.rules.cooldown import durable_cooldown
 from recsys.rules.dedupe import dedupe, first_of_each
@@ -23,6 +23,28 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     complement_boost,
     dedupe,
 )
+
+
+def _unchanged(ctx: RuleContext) -> float:
+    return 1.0
+
+
+#: Rules whose verdict on the first m candidates does not depend on the rest: each
+#: keeps or drops a candidate on its own (dedupe: by the ones before it), keeps the
+#: order, and raises a score by at most the factor given (the boost re-ranks). With
+#: only such rules the pipeline may stop early; see `run_pipeline`.
+PREFIX_SAFE: Mapping[Rule, Callable[[RuleContext], float]] = {
+    eligibility: _unchanged,
+    already_bought: _unchanged,
+    durable_cooldown: _unchanged,
+    basket_exclusion: _unchanged,
+    complement_boost: lambda ctx: ctx.config.complements.boost,
+    dedupe: _unchanged,
+}
+
+#: The first prefix the pipeline tries, as a multiple of the limit (it then doubles).
+FIRST_PREFIX = 4
+MIN_PREFIX = 32
 
 #: Reason shown for an item no rule explained, by `Candidate.source`.
 DEFAULT_REASONS: Mapping[str, str] = {
@@ -58,6 +80,8 @@ def run_pipeline(
     rules: Sequence[Rule] = DEFAULT_RULES,
     limit: int = 4,
     fillers: Sequence[Candidate] = (),
+    *,
+    exhaustive: bool = False,
 ) -> OfferList:
     """Apply `rules` in order, top up from `fillers`, cut to `limit`.
 
@@ -66,16 +90,31 @@ def run_pipeline(
     appended after the survivors because their scores are on another scale.
     Duplicates are removed and the limit applied here even when `rules` lacks
     `dedupe`, so those guarantees never depend on the rule list.
+
+    A list of a few items rarely needs all ~100 candidates: when every rule is in
+    `PREFIX_SAFE`, the rules run on a prefix (4 x `limit`, at least 32, then doubled) and stop
+    once the prefix's `limit`-th survivor scores at least the best that any later
+    candidate could reach after the boost. The items served are exactly those of
+    the whole list (a property test checks it); `removed` then counts what the
+    rules dropped among the candidates they looked at. `exhaustive` runs them on
+    every candidate, for reports that count removals over the whole pool.
     """
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     removed: dict[str, int] = {}
-    survivors = first_of_each(_apply(candidates, ctx, rules, removed))
+    survivors = _survivors(candidates, ctx, rules, removed, limit, exhaustive)
     n_model = len(survivors)
     if n_model < limit and fillers:
         seen = {c.item_id for c in survivors}
-        extra = _apply([f for f in fillers if f.item_id not in seen], ctx, rules, removed)
-        survivors.extend(c for c in first_of_each(extra) if c.item_id not in seen)
+        extra = _survivors(
+            [f for f in fillers if f.item_id not in seen],
+            ctx,
+            rules,
+            removed,
+            limit - n_model,
+            exhaustive,
+        )
+        survivors.extend(c for c in extra if c.item_id not in seen)
     n_fillers = max(min(len(survivors), limit) - n_model, 0)
     if len(survivors) > limit:
         removed["limit"] = removed.get("limit", 0) + len(survivors) - limit
@@ -86,6 +125,39 @@ def run_pipeline(
 def rule_name(rule: Rule) -> str:
     """The key a rule's removals are counted under (its function name)."""
     return getattr(rule, "__name__", type(rule).__name__)
+
+
+def _survivors(
+    candidates: Sequence[Candidate],
+    ctx: RuleContext,
+    rules: Sequence[Rule],
+    removed: dict[str, int],
+    limit: int,
+    exhaustive: bool,
+) -> list[Candidate]:
+    """The unique candidates that pass `rules`, best first: all of them, or enough for `limit`."""
+    ceiling = 1.0
+    for rule in rules:
+        factor = None if exhaustive else PREFIX_SAFE.get(rule)
+        if factor is None:
+            return first_of_each(_apply(candidates, ctx, rules, removed))
+        ceiling *= factor(ctx)
+    size = max(FIRST_PREFIX * limit, MIN_PREFIX)
+    while True:
+        counted: dict[str, int] = {}
+        survivors = first_of_each(_apply(candidates[:size], ctx, rules, counted))
+        rest = candidates[size:]
+        if not rest or (
+            len(survivors) >= limit
+            and (
+                limit == 0
+                or survivors[limit - 1].score >= boosted(max(c.score for c in rest), ceiling)
+            )
+        ):
+            for name, count in counted.items():
+                removed[name] = removed.get(name, 0) + count
+            return survivors
+        size *= 2
 
 
 def _apply(

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from recsys.records import Purchase
-from recsys.rules._time import utc
+from recsys.rules._time import naive_utc
 from recsys.rules.config import LoyaltyConfig, TierConfig
 from recsys.rules.occasions import next_anniversary
 
@@ -70,13 +70,13 @@ def loyalty_status(
     order. Lines without a unit price count for orders but not for spend.
     Purchases after `now` are ignored, so the result is a pure function of `now`.
     """
-    now = utc(now)
+    now = naive_utc(now)
     start = now - timedelta(days=config.window_days)
     spend = 0.0
     order_quantity: dict[str, float] = defaultdict(float)
     first_day: date | None = None
     for line in purchases:
-        at = utc(line.purchased_at)
+        at = naive_utc(line.purchased_at)
         if at > now:
             continue
         if line.quantity > 0 and (first_day is None or at.date() < first_day):

@@ -191,6 +191,19 @@ class RecommenderContract:
         batch = served.recommend_batch(customers, 6)
         for customer in customers:
             assert_same_ranking(batch[customer], model.recommend(customer, 6))
+        # the batch path's shortcut for full rows answers as the one-customer path; a
+        # row with empty slots (few scorable items) is padded the same way by both
+        assert served._lists is not None
+        served._lists.ids[1, 5:] = -1
+        served._lists.scores[1, 5:] = 0.0
+        asked = ["c1", "c2", "c1", "nobody", "c39"]
+        batch = served.recommend_batch(asked, 10)
+        assert set(batch) == set(asked)
+        for customer in asked:
+            assert batch[customer] == served.recommend(customer, 10)
+        assert [r.item_id for r in batch["c1"][:5]] == [
+            r.item_id for r in model.recommend("c1", 5)
+        ]
         # a fresh order makes the stored list stale: the customer is scored again
         fresh = served.recommend("c0", 4, history=["i1"])
         assert fresh == model.recommend("c0", 4, history=["i1"])

@@ -172,3 +172,45 @@ def test_cooldown_is_monotone_in_now(days: int) -> None:
     assert "bike" not in offers.item_ids
     assert (blocked.item_ids == []) == (days < 730)
     assert SHIPPED.categories.overrides["sports/bicycles"].cooldown_days == 730
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(scenarios(), st.integers(min_value=0, max_value=3))
+def test_stopping_early_serves_what_the_whole_list_would(
+    scenario: tuple[list[Candidate], RuleContext, int, list[Candidate]], order: int
+) -> None:
+    """The prefix evaluation serves exactly the items (scores, reasons) of a full pass.
+
+    Model lists arrive best first, but the early stop must not rely on it: half the
+    cases shuffle the order. Lists longer than the first prefix make it stop early.
+    """
+    candidates, context, limit, fillers = scenario
+    candidates = candidates * 3  # past the first prefix (32), with duplicates
+    if order == 1:
+        candidates.sort(key=lambda c: -c.score)
+    elif order == 2:
+        candidates.reverse()
+    fresh = replace(context, _memo={})
+    full = run_pipeline(candidates, fresh, limit=limit, fillers=fillers, exhaustive=True)
+    lazy = run_pipeline(candidates, context, limit=limit, fillers=fillers)
+    assert lazy.items == full.items
+    assert lazy.n_fillers == full.n_fillers
+
+
+def test_stopping_early_looks_at_fewer_candidates() -> None:
+    candidates = [Candidate(ITEM_IDS[i % len(ITEM_IDS)], 100.0 - i) for i in range(100)]
+    full = run_pipeline(candidates, ctx(), limit=2, exhaustive=True)
+    lazy = run_pipeline(candidates, ctx(), limit=2)
+    assert lazy.items == full.items
+    assert sum(full.removed.values()) > sum(lazy.removed.values())
+
+
+def test_a_complement_deep_in_the_list_still_wins_its_boost() -> None:
+    """The early stop must allow for the boost lifting a later candidate past the prefix."""
+    mugs = {f"mug-{i}": Item(f"mug-{i}", f"Mug {i}", "home/kitchen", 8.0) for i in range(40)}
+    context = ctx([buy("tv-55", 7)], catalog={**CATALOG, **mugs})
+    candidates = [Candidate(item_id, 10.0 - i / 100) for i, item_id in enumerate(mugs)]
+    candidates.append(Candidate("mount", 9.0))  # x1.5 = 13.5: first once boosted
+    offers = run_pipeline(candidates, context, limit=2)
+    assert offers.item_ids == ["mount", "mug-0"]
+    assert offers.items[0].reason == 'complements TV 55" Zentro you bought'
