@@ -83,7 +83,7 @@ def iter_batches(
     line = 2
     try:
         with pa.input_stream(str(path), compression="detect") as raw:
-            for block in _line_blocks(raw, block_bytes, skip_header=True):
+            for block in _line_blocks(raw, block_bytes, skip_header=True, first_bytes=_FIRST_BYTES):
                 table = pacsv.read_csv(
                     io.BytesIO(block),
                     read_options=read_options,
@@ -100,11 +100,28 @@ def iter_batches(
         raise IngestError(f"{path}: cannot be parsed near line {line} ({exc})") from exc
 
 
-def _line_blocks(stream: pa.NativeFile, block_bytes: int, *, skip_header: bool) -> Iterator[bytes]:
-    """Blocks of about `block_bytes` that end on a line end (the last one may not)."""
+# The first block is small and the next ones double up to the batch size: the writer
+# waits only for a small first batch, then each batch is read while the one before it
+# (half its size) is written.
+_FIRST_BYTES = 1 << 19
+
+
+def _line_blocks(
+    stream: pa.NativeFile,
+    block_bytes: int,
+    *,
+    skip_header: bool,
+    first_bytes: int | None = None,
+) -> Iterator[bytes]:
+    """Blocks that end on a line end (the last one may not), of about `block_bytes`.
+
+    With `first_bytes`, the first block is about that size (at most `block_bytes`) and
+    the next ones double until they reach `block_bytes`.
+    """
+    target = min(first_bytes or block_bytes, block_bytes)
     pending = b""
     while skip_header:
-        chunk = stream.read(block_bytes)
+        chunk = stream.read(target)
         if not chunk:
             return
         pending += chunk
@@ -113,7 +130,8 @@ def _line_blocks(stream: pa.NativeFile, block_bytes: int, *, skip_header: bool) 
             pending = pending[newline + 1 :]
             skip_header = False
     while True:
-        chunk = stream.read(block_bytes)
+        # What is pending (read past the header, or a partial line) counts to the block.
+        chunk = stream.read(target - len(pending) if len(pending) < target else target)
         if not chunk:
             if pending:
                 yield pending
@@ -125,6 +143,7 @@ def _line_blocks(stream: pa.NativeFile, block_bytes: int, *, skip_header: bool) 
             continue
         yield data[: cut + 1]
         pending = data[cut + 1 :]
+        target = min(target * 2, block_bytes)
 
 
 def _iter_parquet(path: Path, chunk_rows: int, columns: list[str]) -> Iterator[Batch]:
