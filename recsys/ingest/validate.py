@@ -14,6 +14,7 @@ import polars as pl
 LINE = "_line"
 REASON = "_reason"
 _TS = "_purchased_at"
+_NUMBER = "_number_"  # prefix of a parsed numeric column
 
 _TRUE = ["true", "t", "1", "yes", "y"]
 _FALSE = ["false", "f", "0", "no", "n"]
@@ -118,10 +119,19 @@ class _Checks:
             if column in present:
                 self.add(pl.col(column).is_null(), f"empty {column}")
 
-    def number(self, column: str, present: Sequence[str], *, non_negative: bool) -> None:
+    def number(
+        self,
+        column: str,
+        present: Sequence[str],
+        *,
+        non_negative: bool,
+        parsed: pl.Expr | None = None,
+    ) -> None:
+        """`parsed`: the column already parsed (`parse_number`), when the frame holds it."""
         if column not in present:
             return
-        parsed = parse_number(column)
+        if parsed is None:
+            parsed = parse_number(column)
         self.add(
             pl.col(column).is_not_null()
             & (parsed.is_null() | parsed.is_nan() | parsed.is_infinite()),
@@ -130,21 +140,38 @@ class _Checks:
         if non_negative:
             self.add(parsed < 0, pl.lit(f"{column} is negative: ") + _quoted(column))
 
-    def reason(self) -> pl.Expr:
+    def first_failed(self) -> pl.Expr:
+        """The index of the row's first failing check; null when every check passes."""
+        if not self._items:
+            return pl.lit(None, dtype=pl.UInt16)
+        (first_failed, _), *rest = self._items
+        chain: Any = pl.when(first_failed).then(pl.lit(0, pl.UInt16))
+        for index, (failed, _) in enumerate(rest, start=1):
+            chain = chain.when(failed).then(pl.lit(index, pl.UInt16))
+        result: pl.Expr = chain.otherwise(None)
+        return result
+
+    def reason(self, failed: pl.Expr) -> pl.Expr:
+        """The reason of check number `failed` (what `first_failed` gave)."""
         if not self._items:
             return pl.lit(None, dtype=pl.Utf8)
-        (first_failed, first_reason), *rest = self._items
-        chain: Any = pl.when(first_failed).then(first_reason)
-        for failed, reason in rest:
-            chain = chain.when(failed).then(reason)
+        (_, first_reason), *rest = self._items
+        chain: Any = pl.when(failed == 0).then(first_reason)
+        for index, (_, reason) in enumerate(rest, start=1):
+            chain = chain.when(failed == index).then(reason)
         result: pl.Expr = chain.otherwise(None)
         return result
 
 
+_FAILED = "_failed"
+
+
 def _split(frame: pl.DataFrame, checks: _Checks) -> tuple[pl.DataFrame, pl.DataFrame]:
-    marked = frame.with_columns(checks.reason().fill_null(pl.lit(None)).alias(REASON))
-    rejects = marked.filter(pl.col(REASON).is_not_null()).select(LINE, REASON)
-    valid = marked.filter(pl.col(REASON).is_null()).drop(REASON)
+    marked = frame.with_columns(checks.first_failed().alias(_FAILED))
+    failed = pl.col(_FAILED).is_not_null()
+    # Reasons are spelled out for the rejected rows only (a valid row's would be dropped).
+    rejects = marked.filter(failed).select(LINE, checks.reason(pl.col(_FAILED)).alias(REASON))
+    valid = marked.filter(~failed).drop(_FAILED)
     return valid, rejects
 
 
@@ -157,29 +184,37 @@ def check_transactions(frame: pl.DataFrame, known_items: pl.Series) -> Checked:
 
     Columns: order_id, customer_id, item_id, quantity, unit_price, purchased_at, _line.
     """
-    frame = frame.with_columns(parse_timestamps(frame["purchased_at"]).alias(_TS))
+    numbers = [c for c in ("quantity", "unit_price", "line_total") if c in frame.columns]
+    # Parsed once, for the checks and the typed columns alike.
+    frame = frame.with_columns(
+        parse_timestamps(frame["purchased_at"]).alias(_TS),
+        *(parse_number(c).alias(_NUMBER + c) for c in numbers),
+    )
     present = frame.columns
+
+    def number(column: str) -> pl.Expr:
+        return pl.col(_NUMBER + column)
+
     checks = _Checks()
     checks.required(("order_id", "customer_id", "item_id", "purchased_at"), present)
     checks.add(
         pl.col(_TS).is_null(),
         pl.lit("purchased_at is not an ISO 8601 date or timestamp: ") + _quoted("purchased_at"),
     )
-    checks.number("quantity", present, non_negative=False)
-    checks.number("unit_price", present, non_negative=True)
-    checks.number("line_total", present, non_negative=False)
+    for column in numbers:
+        checks.number(column, present, non_negative=column == "unit_price", parsed=number(column))
     if "quantity" in present:
-        checks.add(parse_number("quantity") == 0, "quantity is 0 (not a purchase)")
+        checks.add(number("quantity") == 0, "quantity is 0 (not a purchase)")
     checks.add(
         ~pl.col("item_id").is_in(known_items.implode()),
         pl.lit("item_id ") + _quoted("item_id") + pl.lit(" is not in the catalog"),
     )
     valid, rejects = _split(frame, checks)
-    quantity = parse_number("quantity").fill_null(1.0) if "quantity" in present else pl.lit(1.0)
-    unit_price = parse_number("unit_price") if "unit_price" in present else pl.lit(None, pl.Float64)
+    quantity = number("quantity").fill_null(1.0) if "quantity" in present else pl.lit(1.0)
+    unit_price = number("unit_price") if "unit_price" in present else pl.lit(None, pl.Float64)
     if "line_total" in present:
         # Exports giving the line's total: unit price = total / quantity (signed for returns).
-        unit_price = pl.coalesce(unit_price, (parse_number("line_total") / quantity).abs())
+        unit_price = pl.coalesce(unit_price, (number("line_total") / quantity).abs())
     typed = valid.select(
         pl.col("order_id"),
         pl.col("customer_id"),
