@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,14 +67,16 @@ def _conflict_clause(spec: UpsertSpec, columns: Sequence[str]) -> str:
 class Rows:
     """A frame made ready for a bulk write; `prepare` can run in another thread than the write.
 
-    SQLite: the rows as Python tuples (what `executemany` binds); `constants` (column ->
-    text, the same on every row) are written as literals of the statement instead of
-    being bound on every row. PostgreSQL: the frame with the constants as columns
-    (rendered as CSV at write time, as the rows may still be split by key).
+    SQLite: the columns as Python lists, zipped into rows as `executemany` binds them
+    (one row tuple alive at a time, instead of a tuple per row built ahead and left for
+    the garbage collector to scan); `constants` (column -> text, the same on every row)
+    are written as literals of the statement instead of being bound on every row.
+    PostgreSQL: the frame with the constants as columns (rendered as CSV at write time,
+    as the rows may still be split by key).
     """
 
     frame: pl.DataFrame
-    tuples: list[tuple[Any, ...]] | None = None
+    columns: tuple[list[Any], ...] | None = None
     constants: tuple[tuple[str, str], ...] = ()
 
     @staticmethod
@@ -85,10 +87,15 @@ class Rows:
                     pl.lit(v, pl.Utf8).alias(k) for k, v in constants.items()
                 )
             return Rows(frame)
-        return Rows(frame, _sqlite_rows(frame), tuple((constants or {}).items()))
+        return Rows(frame, _sqlite_columns(frame), tuple((constants or {}).items()))
+
+    def sqlite_rows(self) -> Iterator[tuple[Any, ...]]:
+        """The rows as `executemany` binds them (SQLite)."""
+        columns = self.columns if self.columns is not None else _sqlite_columns(self.frame)
+        return zip(*columns, strict=True)
 
 
-def _sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
+def _sqlite_columns(frame: pl.DataFrame) -> tuple[list[Any], ...]:
     # SQLAlchemy reads SQLite datetimes back from this exact text layout.
     conversions = []
     for name, dtype in frame.schema.items():
@@ -98,7 +105,7 @@ def _sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
             conversions.append(pl.col(name).dt.strftime("%Y-%m-%d"))
     if conversions:
         frame = frame.with_columns(conversions)
-    return frame.rows()
+    return tuple(column.to_list() for column in frame.iter_columns())
 
 
 def _sqlite_text(value: str) -> str:
@@ -189,15 +196,15 @@ class BulkWriter:
         columns = frame.columns
         if self.dialect == "postgresql":
             self._upsert_postgres(spec, frame, columns)
-        elif isinstance(rows, Rows) and rows.tuples is not None:
-            self._upsert_sqlite(spec, rows.tuples, columns, rows.constants)
+        elif isinstance(rows, Rows):
+            self._upsert_sqlite(spec, rows.sqlite_rows(), columns, rows.constants)
         else:
-            self._upsert_sqlite(spec, _sqlite_rows(frame), columns, ())
+            self._upsert_sqlite(spec, Rows(frame).sqlite_rows(), columns, ())
 
     def _upsert_sqlite(
         self,
         spec: UpsertSpec,
-        tuples: list[tuple[Any, ...]],
+        tuples: Iterable[tuple[Any, ...]],
         columns: Sequence[str],
         constants: tuple[tuple[str, str], ...],
     ) -> None:
