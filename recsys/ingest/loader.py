@@ -101,17 +101,18 @@ def _count(conn: Connection, table: object) -> int:
 
 
 def _merge_keys(lines: pl.DataFrame) -> pl.DataFrame:
-    """Sum lines sharing (order_id, item_id); price becomes the quantity-weighted mean."""
+    """Sum lines sharing (order_id, item_id); price becomes the quantity-weighted mean.
+
+    Columns: order_id, item_id, quantity, unit_price.
+    """
     priced = pl.col("unit_price").is_not_null()
     weight = pl.when(priced).then(pl.col("quantity")).otherwise(0.0)
     return lines.group_by("order_id", "item_id", maintain_order=True).agg(
-        pl.col("customer_id").first(),
         pl.col("quantity").sum(),
         pl.when(weight.sum() != 0)
         .then((weight * pl.col("unit_price").fill_null(0.0)).sum() / weight.sum())
         .otherwise(pl.col("unit_price").mean())
         .alias("unit_price"),
-        pl.col("purchased_at").min(),
     )
 
 
@@ -163,29 +164,25 @@ def _settle(lines: pl.DataFrame, owners: pl.DataFrame, load_id: str, dialect: st
         ).alias(REASON),
     )
     accepted = with_owner.filter(pl.col("customer_id") == pl.col("owner")).drop("owner")
-    per_order = accepted.group_by("order_id").agg(
+    # An order's accepted lines all have its owner: first customer = the owner.
+    per_order = accepted.group_by("order_id", maintain_order=True).agg(
+        pl.col("customer_id").first(),
         pl.col("purchased_at").n_unique().alias("times"),
         pl.col("purchased_at").min().alias("first_at"),
     )
-    merged = _merge_keys(accepted)
+    orders = per_order.select("order_id", "customer_id", pl.col("first_at").alias("purchased_at"))
     return _Settled(
         accepted=accepted.height,
         owner_rejects=owner_rejects,
-        per_order=per_order,
+        per_order=per_order.select("order_id", "times", "first_at"),
         customers=bulk.Rows.prepare(
-            merged.select("customer_id").unique(maintain_order=True), dialect
+            orders.select("customer_id").unique(maintain_order=True), dialect
         ),
-        orders=bulk.Rows.prepare(
-            merged.group_by("order_id", maintain_order=True).agg(
-                pl.col("customer_id").first(), pl.col("purchased_at").min()
-            ),
-            dialect,
-        ),
+        orders=bulk.Rows.prepare(orders, dialect),
         lines=bulk.Rows.prepare(
-            # Key order: B-tree inserts in order touch each page once (2x faster).
-            merged.select("order_id", "item_id", "quantity", "unit_price").sort(
-                "order_id", "item_id"
-            ),
+            # Order-id order: B-tree inserts in key order touch each page once (2x faster);
+            # an order's few lines share a page in any order, and a one-key sort is cheap.
+            _merge_keys(accepted).sort("order_id"),
             dialect,
             {"load_id": load_id},
         ),
