@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
 from recsys.models.base import ImplicitRecommender, TrainedData, require_array
+from recsys.models.topk import FactorTopK
 
 __all__ = ["ALSParams", "ALSRecommender", "build_als", "restore_als"]
 
@@ -70,13 +71,27 @@ class ALSRecommender(ImplicitRecommender[ALSParams, AlternatingLeastSquares]):
     name = "als"
     params_type = ALSParams
 
+    _top: FactorTopK | None = None
+
     def _fit(self, data: TrainedData, *, show_progress: bool) -> None:
         model = build_als(self._params, self._num_threads)
         model.fit(data.user_items, show_progress=show_progress)
         self._model = model
+        self._top = FactorTopK(np.asarray(model.item_factors))
 
     def _restore(self, data: TrainedData, arrays: Mapping[str, np.ndarray]) -> None:
         self._model = restore_als(self._params, self._num_threads, data, arrays)
+        self._top = FactorTopK(np.asarray(self._model.item_factors))
+
+    def _score_users(
+        self, user_idx: np.ndarray, n: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As implicit's batch `recommend`; without seen-item filtering, large batches
+        (precomputing every customer's list) take the norm-pruned search."""
+        if exclude_seen or self._top is None:
+            return super()._score_users(user_idx, n, exclude_seen)
+        users = np.asarray(self.model.user_factors)[user_idx]
+        return self._top(users, min(n, len(self.data.item_ids)), self._num_threads)
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
         return als_arrays(self.model)

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
-from implicit.cpu.topk import topk
 
 from recsys.models.als import ALSParams, als_arrays, build_als, restore_als
 from recsys.models.base import Recommender, TrainedData, require_array, top_n
+from recsys.models.topk import FactorTopK
 
 __all__ = ["HybridParams", "HybridRecommender", "repurchase_habit"]
 
@@ -92,6 +92,7 @@ class HybridRecommender(Recommender[HybridParams]):
         super().__init__(params or HybridParams(), num_threads=num_threads)
         self._als: AlternatingLeastSquares | None = None
         self._habit: np.ndarray | None = None
+        self._top: FactorTopK | None = None
 
     @property
     def als(self) -> AlternatingLeastSquares:
@@ -104,10 +105,12 @@ class HybridRecommender(Recommender[HybridParams]):
         model.fit(data.user_items, show_progress=show_progress)
         self._als = model
         self._habit = repurchase_habit(data.order_counts)
+        self._top = FactorTopK(np.asarray(model.item_factors))
 
     def _restore(self, data: TrainedData, arrays: Mapping[str, np.ndarray]) -> None:
         self._als = restore_als(self._params.als_params(), self._num_threads, data, arrays)
         self._habit = require_array(arrays, "hybrid.habit", (len(data.user_ids),))
+        self._top = FactorTopK(np.asarray(self._als.item_factors))
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
         assert self._habit is not None
@@ -153,7 +156,8 @@ class HybridRecommender(Recommender[HybridParams]):
         n_items = len(self.data.item_ids)
         n = min(n, n_items)
         items = np.asarray(self.als.item_factors)
-        als_ids, als_scores = topk(items, users, n, num_threads=self._num_threads)
+        assert self._top is not None
+        als_ids, als_scores = self._top(users, n, self._num_threads)
         rows_n = users.shape[0]
         scale = _positive(np.asarray(als_scores[:, 0], dtype=np.float64))
         bought = counts.tocoo()
