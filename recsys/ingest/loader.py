@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from collections import Counter
@@ -62,15 +63,14 @@ class _RejectsFile:
         self.path = path
         self._handle: IO[bytes] | None = None
 
-    def write(self, rows: pl.DataFrame) -> None:
-        """`rows`: line, reason, then the values as read."""
-        if rows.height == 0:
+    def write(self, rejected: _Rejected) -> None:
+        if rejected.rows.height == 0:
             return
-        header = self._handle is None
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self.path.open("wb")
-        rows.write_csv(self._handle, include_header=header)
+            rejected.rows.clear().write_csv(self._handle)  # the header line
+        self._handle.write(rejected.csv)
 
     def close(self, keep: bool) -> None:
         if self._handle is not None:
@@ -118,11 +118,16 @@ def _merge_keys(lines: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(frozen=True, slots=True)
 class _Rejected:
-    """A batch's rejects: (line, reason), the rows for the rejects file, counts per reason."""
+    """A batch's rejects: (line, reason), the rows for the rejects file, counts per reason.
+
+    `csv`: the rows rendered for the rejects file (no header line); rendered where the
+    batch is prepared, so that the thread writing to the store only copies bytes.
+    """
 
     rejects: pl.DataFrame
     rows: pl.DataFrame
     reasons: Counter[str]
+    csv: bytes
 
     @staticmethod
     def of(parts: Sequence[pl.DataFrame], raw: pl.DataFrame) -> _Rejected:
@@ -132,7 +137,10 @@ class _Rejected:
         rows = rejects.join(raw, on=LINE, how="left", maintain_order="left").rename(
             {LINE: "line", REASON: "reason"}
         )
-        return _Rejected(rejects, rows, reasons)
+        rendered = io.BytesIO()
+        if rows.height:
+            rows.write_csv(rendered, include_header=False)
+        return _Rejected(rejects, rows, reasons, rendered.getvalue())
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +257,10 @@ class _TransactionsWriter:
         if settled.lines.frame.height:
             self.writer.upsert(bulk.CUSTOMER_IDS, settled.customers)
             # Keys of orders the store does not hold yet cannot conflict.
-            self.writer.upsert_mostly_new(bulk.ORDERS, settled.orders, stored["order_id"])
-            self.writer.upsert_mostly_new(bulk.ORDER_LINES, settled.lines, stored["order_id"])
+            self.writer.upsert_all_mostly_new(
+                [(bulk.ORDERS, settled.orders), (bulk.ORDER_LINES, settled.lines)],
+                stored["order_id"],
+            )
         return rejected
 
 
@@ -342,7 +352,7 @@ def ingest_file(
                     rejected = _process_entity(raw, prepared, kind, writer, summary, revision)
                 summary.rejected += rejected.rejects.height
                 summary.reasons.update(rejected.reasons)
-                rejects_file.write(rejected.rows)
+                rejects_file.write(rejected)
                 log.debug("ingest_batch_written", kind=kind, rows_read=summary.read)
                 if progress is not None:
                     progress(raw.height)

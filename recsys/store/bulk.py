@@ -166,26 +166,40 @@ class BulkWriter:
         exist after all (a concurrent writer), the savepoint is rolled back and they
         go through the upsert too. SQLite: one upsert (a plain INSERT costs the same).
         """
+        self.upsert_all_mostly_new([(spec, rows)], stored)
+
+    def upsert_all_mostly_new(
+        self, parts: Sequence[tuple[UpsertSpec, Rows]], stored: pl.Series
+    ) -> None:
+        """`upsert_mostly_new` of each part, in order; PostgreSQL: one savepoint for all
+        the copies (fewer round trips), all of them upserted should one key exist."""
         if self.dialect != "postgresql":
-            self.upsert(spec, rows)
+            for spec, rows in parts:
+                self.upsert(spec, rows)
             return
-        frame = rows.frame
-        if stored.len():
-            known = pl.col(spec.key[0]).is_in(stored.implode())
-            self.upsert(spec, frame.filter(known))
-            frame = frame.filter(~known)
-        if frame.height == 0:
+        new: list[tuple[UpsertSpec, pl.DataFrame]] = []
+        for spec, rows in parts:
+            frame = rows.frame
+            if stored.len():
+                known = pl.col(spec.key[0]).is_in(stored.implode())
+                self.upsert(spec, frame.filter(known))
+                frame = frame.filter(~known)
+            if frame.height:
+                new.append((spec, frame))
+        if not new:
             return
         import psycopg
 
         with self._cursor() as cursor:
             cursor.execute("SAVEPOINT bulk_insert_new")
             try:
-                self._copy(cursor, spec.table, frame)
+                for spec, frame in new:
+                    self._copy(cursor, spec.table, frame)
             except psycopg.errors.UniqueViolation:
                 cursor.execute("ROLLBACK TO SAVEPOINT bulk_insert_new")
                 cursor.execute("RELEASE SAVEPOINT bulk_insert_new")
-                self.upsert(spec, frame)
+                for spec, frame in new:
+                    self.upsert(spec, frame)
                 return
             cursor.execute("RELEASE SAVEPOINT bulk_insert_new")
 
@@ -222,6 +236,15 @@ class BulkWriter:
     ) -> None:
         stage = f"_stage_{spec.table}"
         with self._cursor() as cursor:
+            if spec.ignore_conflicts and columns == [spec.key[0]] and frame.dtypes == [pl.Utf8]:
+                # Keys only (the customers of a transactions batch): one statement with the
+                # keys as one array instead of a staging table (truncate, copy, insert).
+                cursor.execute(
+                    f"INSERT INTO {spec.table} ({columns[0]}) SELECT unnest(%s::text[]) "
+                    + _conflict_clause(spec, columns),
+                    (frame.to_series().to_list(),),
+                )
+                return
             if stage not in self._staged:
                 cursor.execute(
                     f"CREATE TEMP TABLE IF NOT EXISTS {stage} "

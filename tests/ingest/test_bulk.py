@@ -8,7 +8,7 @@ import polars as pl
 from sqlalchemy import Engine, select
 
 from recsys.store import bulk
-from recsys.store.tables import order_lines, orders
+from recsys.store.tables import customers, order_lines, orders
 
 
 def _orders(*rows: tuple[str, str, datetime]) -> pl.DataFrame:
@@ -69,3 +69,54 @@ def test_constants_are_written_as_literals_on_sqlite_and_columns_on_postgres(
             )
         )
     assert got == [("A", 2.0, "it's-1"), ("B", 4.0, "it's-1")]
+
+
+def test_upsert_all_mostly_new_rolls_back_every_copy_when_one_key_exists(engine: Engine) -> None:
+    """Orders copy fine, then a line key exists after all: both go through the upsert."""
+    at = datetime(2026, 1, 2, 10)
+    none = pl.Series([], dtype=pl.Utf8)
+    lines = pl.DataFrame(
+        {"order_id": ["O1", "O2"], "item_id": ["A", "A"], "quantity": [1.0, 2.0]},
+        schema_overrides={"quantity": pl.Float64},
+    ).with_columns(pl.lit(None, pl.Float64).alias("unit_price"))
+    with engine.begin() as conn:
+        writer = bulk.BulkWriter(conn)
+        old = bulk.Rows.prepare(lines.head(1), writer.dialect, {"load_id": "old"})
+        writer.upsert(bulk.ORDER_LINES, old)  # O1/A stored by an earlier load
+        writer.upsert_all_mostly_new(
+            [
+                (
+                    bulk.ORDERS,
+                    bulk.Rows.prepare(_orders(("O1", "C1", at), ("O2", "C2", at)), writer.dialect),
+                ),
+                (bulk.ORDER_LINES, bulk.Rows.prepare(lines, writer.dialect, {"load_id": "new"})),
+            ],
+            none,
+        )
+    with engine.connect() as conn:
+        got_orders = sorted(tuple(r) for r in conn.execute(select(orders.c.order_id)))
+        got_lines = sorted(
+            tuple(r)
+            for r in conn.execute(
+                select(order_lines.c.order_id, order_lines.c.quantity, order_lines.c.load_id)
+            )
+        )
+    assert got_orders == [("O1",), ("O2",)]
+    # A later load of a key replaces it.
+    assert got_lines == [("O1", 1.0, "new"), ("O2", 2.0, "new")]
+
+
+def test_customer_ids_upsert_keeps_stored_customers_and_repeats(engine: Engine) -> None:
+    with engine.begin() as conn:
+        writer = bulk.BulkWriter(conn)
+        writer.upsert(
+            bulk.CUSTOMERS,
+            pl.DataFrame({"customer_id": ["C1"], "email": ["c1@example.com"]}),
+        )
+        ids = pl.DataFrame({"customer_id": ["C1", "C2", "C'3", "C2"]})
+        writer.upsert(bulk.CUSTOMER_IDS, bulk.Rows.prepare(ids, writer.dialect))
+    with engine.connect() as conn:
+        got = sorted(
+            tuple(r) for r in conn.execute(select(customers.c.customer_id, customers.c.email))
+        )
+    assert got == [("C'3", None), ("C1", "c1@example.com"), ("C2", None)]
