@@ -103,17 +103,27 @@ def _count(conn: Connection, table: object) -> int:
 def _merge_keys(lines: pl.DataFrame) -> pl.DataFrame:
     """Sum lines sharing (order_id, item_id); price becomes the quantity-weighted mean.
 
-    Columns: order_id, item_id, quantity, unit_price.
+    Columns: order_id, item_id, quantity, unit_price. A line whose key is not repeated
+    passes through as read (its price exact, not quantity * price / quantity).
     """
+    columns = ("order_id", "item_id", "quantity", "unit_price")
+    repeated = lines.select(pl.struct("order_id", "item_id").is_duplicated()).to_series()
+    if not repeated.any():
+        return lines.select(columns)
     priced = pl.col("unit_price").is_not_null()
     weight = pl.when(priced).then(pl.col("quantity")).otherwise(0.0)
-    return lines.group_by("order_id", "item_id", maintain_order=True).agg(
-        pl.col("quantity").sum(),
-        pl.when(weight.sum() != 0)
-        .then((weight * pl.col("unit_price").fill_null(0.0)).sum() / weight.sum())
-        .otherwise(pl.col("unit_price").mean())
-        .alias("unit_price"),
+    merged = (
+        lines.filter(repeated)
+        .group_by("order_id", "item_id", maintain_order=True)
+        .agg(
+            pl.col("quantity").sum(),
+            pl.when(weight.sum() != 0)
+            .then((weight * pl.col("unit_price").fill_null(0.0)).sum() / weight.sum())
+            .otherwise(pl.col("unit_price").mean())
+            .alias("unit_price"),
+        )
     )
+    return pl.concat([lines.filter(~repeated).select(columns), merged])
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,3 +302,20 @@ def test_customers_file(engine: Engine, tmp_path: Path) -> None:
         "email is not an address": 1,
         "joined_at is not an ISO 8601 date": 1,
     }
+
+
+def test_a_line_of_its_own_keeps_its_price_exactly(
+    engine: Engine, catalog: Path, tmp_path: Path
+) -> None:
+    """Not quantity * price / quantity (3 * 0.1 / 3 is 0.10000000000000002)."""
+    rows = [
+        ["O1", "C1", "CAP", "3", "0.1", "2026-01-01 10:00:00"],
+        ["O1", "C1", "HDMI", "1", "9", "2026-01-01 10:00:00"],
+        ["O1", "C1", "HDMI", "3", "0.1", "2026-01-01 10:00:00"],
+    ]
+    path = write_csv(tmp_path / "t.csv", TX_HEADER, rows)
+    load(engine, tmp_path, "transactions", path)
+    with engine.connect() as conn:
+        got = dict(conn.execute(select(order_lines.c.item_id, order_lines.c.unit_price)).all())
+    assert got["CAP"] == 0.1
+    assert got["HDMI"] == (1 * 9 + 3 * 0.1) / 4
