@@ -67,16 +67,19 @@ def _conflict_clause(spec: UpsertSpec, columns: Sequence[str]) -> str:
 class Rows:
     """A frame made ready for a bulk write; `prepare` can run in another thread than the write.
 
-    SQLite: the columns as Python lists, zipped into rows as `executemany` binds them
-    (one row tuple alive at a time, instead of a tuple per row built ahead and left for
-    the garbage collector to scan); `constants` (column -> text, the same on every row)
-    are written as literals of the statement instead of being bound on every row.
+    SQLite: the frame with dates and times as the text SQLAlchemy reads back; at write
+    time its columns become Python lists, zipped into rows as `executemany` binds them
+    (one row tuple alive at a time, not a tuple per row for the garbage collector to
+    scan). Building Python objects holds the GIL: done by the writing thread, which
+    needs it anyway, it never waits for a preparing thread that holds the GIL (and
+    may be descheduled) between two rows. `constants` (column -> text, the same on
+    every row) are written as literals of the statement instead of being bound on
+    every row.
     PostgreSQL: the frame with the constants as columns (rendered as CSV at write time,
     as the rows may still be split by key).
     """
 
     frame: pl.DataFrame
-    columns: tuple[list[Any], ...] | None = None
     constants: tuple[tuple[str, str], ...] = ()
 
     @staticmethod
@@ -87,28 +90,25 @@ class Rows:
                     pl.lit(v, pl.Utf8).alias(k) for k, v in constants.items()
                 )
             return Rows(frame)
-        return Rows(frame, _sqlite_columns(frame), tuple((constants or {}).items()))
+        return Rows(_sqlite_text(frame), tuple((constants or {}).items()))
 
     def sqlite_rows(self) -> Iterator[tuple[Any, ...]]:
-        """The rows as `executemany` binds them (SQLite)."""
-        columns = self.columns if self.columns is not None else _sqlite_columns(self.frame)
-        return zip(*columns, strict=True)
+        """The rows as `executemany` binds them (SQLite; `frame` as `prepare` left it)."""
+        return zip(*(column.to_list() for column in self.frame.iter_columns()), strict=True)
 
 
-def _sqlite_columns(frame: pl.DataFrame) -> tuple[list[Any], ...]:
-    # SQLAlchemy reads SQLite datetimes back from this exact text layout.
+def _sqlite_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates and times as text: SQLAlchemy reads SQLite datetimes back from this layout."""
     conversions = []
     for name, dtype in frame.schema.items():
         if dtype == pl.Datetime:
             conversions.append(pl.col(name).dt.strftime("%Y-%m-%d %H:%M:%S.%6f"))
         elif dtype == pl.Date:
             conversions.append(pl.col(name).dt.strftime("%Y-%m-%d"))
-    if conversions:
-        frame = frame.with_columns(conversions)
-    return tuple(column.to_list() for column in frame.iter_columns())
+    return frame.with_columns(conversions) if conversions else frame
 
 
-def _sqlite_text(value: str) -> str:
+def _sqlite_literal(value: str) -> str:
     """A SQL string literal (SQLite has no backslash escapes: a quote is doubled)."""
     return "'" + value.replace("'", "''") + "'"
 
@@ -213,7 +213,7 @@ class BulkWriter:
         elif isinstance(rows, Rows):
             self._upsert_sqlite(spec, rows.sqlite_rows(), columns, rows.constants)
         else:
-            self._upsert_sqlite(spec, Rows(frame).sqlite_rows(), columns, ())
+            self._upsert_sqlite(spec, Rows(_sqlite_text(frame)).sqlite_rows(), columns, ())
 
     def _upsert_sqlite(
         self,
@@ -222,7 +222,7 @@ class BulkWriter:
         columns: Sequence[str],
         constants: tuple[tuple[str, str], ...],
     ) -> None:
-        values = ["?" for _ in columns] + [_sqlite_text(v) for _, v in constants]
+        values = ["?" for _ in columns] + [_sqlite_literal(v) for _, v in constants]
         columns = [*columns, *(name for name, _ in constants)]
         sql = (
             f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({', '.join(values)}) "
