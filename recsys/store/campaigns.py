@@ -96,12 +96,19 @@ def due_customers(conn: Connection, occasion: Occasion, day: date) -> list[DueCu
             customers.c.joined_at.is_not(None), *_matches_day(customers.c.joined_at, day)
         )
         found = [DueCustomer(_customer(r), r.joined_at) for r in conn.execute(query)]
+        # Driven from the customers without a join date (an IN list), each order checked
+        # for one bought line (EXISTS stops there): SQLite otherwise walks every order of
+        # the store in customer order, 13 s instead of 4 at 1M customers.
         first = func.min(orders.c.purchased_at)
+        undated = select(customers.c.customer_id).where(customers.c.joined_at.is_(None))
+        bought = (
+            select(order_lines.c.order_id)
+            .where(order_lines.c.order_id == orders.c.order_id, order_lines.c.quantity > 0)
+            .exists()
+        )
         firsts = (
             select(orders.c.customer_id, first.label("first_at"))
-            .join(order_lines, order_lines.c.order_id == orders.c.order_id)
-            .join(customers, customers.c.customer_id == orders.c.customer_id)
-            .where(customers.c.joined_at.is_(None), order_lines.c.quantity > 0)
+            .where(orders.c.customer_id.in_(undated), bought)
             .group_by(orders.c.customer_id)
             .having(*_matches_day(first, day))
             .subquery()
