@@ -233,7 +233,7 @@ def recommend_for_customer(
         top = max((c.score for c in candidates), default=0.0)
         candidates = [
             Candidate(c.item_id, abs(top) + 1.0 + c.score, c.reason, c.source) for c in complements
-        ] + candidates
+        ] + list(candidates)
     ctx = RuleContext(
         now=now,
         config=rules,

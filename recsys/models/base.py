@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from recsys.ids import IdMap
 from recsys.matrix import InteractionMatrix, history_row
-from recsys.records import ScoredItem
+from recsys.records import ScoredItem, ScoredList
 
 __all__ = [
     "CandidateLists",
@@ -443,7 +443,7 @@ class Recommender(ABC, Generic[P]):
 
     def recommend_batch(
         self, customer_ids: Sequence[str], n: int, *, exclude_seen: bool = False
-    ) -> dict[str, list[ScoredItem]]:
+    ) -> dict[str, Sequence[ScoredItem]]:
         """Top-`n` for many customers in one batched call; unknown customers get popular."""
         data = self.data
         if n <= 0:
@@ -451,7 +451,7 @@ class Recommender(ABC, Generic[P]):
         unique = list(dict.fromkeys(customer_ids))
         rows = data.user_ids.lookup(unique)
         known = [c for c, row in zip(unique, rows.tolist(), strict=True) if row >= 0]
-        out: dict[str, list[ScoredItem]] = {}
+        out: dict[str, Sequence[ScoredItem]] = {}
         if known:
             idx = rows[rows >= 0].astype(np.int32)
             if self._stored(n, exclude_seen):
@@ -527,7 +527,7 @@ class Recommender(ABC, Generic[P]):
 
     def _finish_stored(
         self, customer_ids: Sequence[str], ids: np.ndarray, scores: np.ndarray, n: int
-    ) -> dict[str, list[ScoredItem]]:
+    ) -> dict[str, Sequence[ScoredItem]]:
         """`_finish` for a batch of precomputed rows, vectorised for the usual full rows.
 
         A row of `n` valid, distinct items needs no dropping or padding, so it is
@@ -543,13 +543,10 @@ class Recommender(ABC, Generic[P]):
         external = self.data.item_ids.ids
         id_rows = ids.tolist()
         score_rows = scores.astype(np.float64).tolist()
-        out: dict[str, list[ScoredItem]] = {}
+        out: dict[str, Sequence[ScoredItem]] = {}
         for row, customer_id in enumerate(customer_ids):
             if clean[row]:
-                out[customer_id] = [
-                    ScoredItem(external[i], s)
-                    for i, s in zip(id_rows[row], score_rows[row], strict=True)
-                ]
+                out[customer_id] = ScoredList([external[i] for i in id_rows[row]], score_rows[row])
             else:
                 out[customer_id] = self._finish(ids[row], scores[row], n, None)
         return out

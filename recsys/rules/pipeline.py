@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from recsys.rules.already_bought import already_bought
 from recsys.rules.basket import basket_exclusion
 from recsys.rules.boost import boosted, complement_boost
-from recsys.rules.candidates import Candidate, Rule, RuleContext
+from recsys.rules.candidates import Candidate, CandidateList, Rule, RuleContext
 from recsys.rules.cooldown import durable_cooldown
 from recsys.rules.dedupe import dedupe, first_of_each
 from recsys.rules.eligibility import eligibility
@@ -146,18 +146,24 @@ def _survivors(
     while True:
         counted: dict[str, int] = {}
         survivors = first_of_each(_apply(candidates[:size], ctx, rules, counted))
-        rest = candidates[size:]
-        if not rest or (
+        if size >= len(candidates) or (
             len(survivors) >= limit
             and (
                 limit == 0
-                or survivors[limit - 1].score >= boosted(max(c.score for c in rest), ceiling)
+                or survivors[limit - 1].score
+                >= boosted(_best_score_from(candidates, size), ceiling)
             )
         ):
             for name, count in counted.items():
                 removed[name] = removed.get(name, 0) + count
             return survivors
         size *= 2
+
+
+def _best_score_from(candidates: Sequence[Candidate], start: int) -> float:
+    if isinstance(candidates, CandidateList):
+        return candidates.best_score_from(start)
+    return max(candidates[i].score for i in range(start, len(candidates)))
 
 
 def _apply(

@@ -18,6 +18,7 @@ from recsys.rules import (
     resolve_behaviour,
     run_pipeline,
 )
+from recsys.rules.candidates import CandidateList
 from recsys.rules.hierarchy import is_under
 
 from ._data import CATALOG, NOW, SHIPPED, buy, ctx
@@ -195,6 +196,9 @@ def test_stopping_early_serves_what_the_whole_list_would(
     lazy = run_pipeline(candidates, context, limit=limit, fillers=fillers)
     assert lazy.items == full.items
     assert lazy.n_fillers == full.n_fillers
+    # the same list as a batch call hands it over: parallel ids and scores, read lazily
+    columns = CandidateList([c.item_id for c in candidates], [c.score for c in candidates], "model")
+    assert run_pipeline(columns, context, limit=limit, fillers=fillers).items == full.items
 
 
 def test_stopping_early_looks_at_fewer_candidates() -> None:
