@@ -10,6 +10,7 @@ GROUPS = 3
 GROUP_LENGTH = 4
 PREFIXES = {"anniversary": "ANNIV", "birthday": "BDAY"}
 DRY_RUN_PREFIX = "DRYRUN"
+_CODES = len(ALPHABET) ** (GROUPS * GROUP_LENGTH)
 
 
 def voucher_code(occasion: str, *, dry_run: bool = False) -> str:
@@ -20,7 +21,12 @@ def voucher_code(occasion: str, *, dry_run: bool = False) -> str:
     primary key turning one down (the batch is then retried) is a formality.
     """
     prefix = DRY_RUN_PREFIX if dry_run else PREFIXES.get(occasion, occasion.upper())
-    groups = (
-        "".join(secrets.choice(ALPHABET) for _ in range(GROUP_LENGTH)) for _ in range(GROUPS)
-    )
+    # One uniform draw over all codes, written in base 25: the same distribution as a
+    # `secrets.choice` per symbol, at one call to the OS random source instead of 12.
+    value = secrets.randbelow(_CODES)
+    symbols = []
+    for _ in range(GROUPS * GROUP_LENGTH):
+        value, digit = divmod(value, len(ALPHABET))
+        symbols.append(ALPHABET[digit])
+    groups = ("".join(symbols[i : i + GROUP_LENGTH]) for i in range(0, len(symbols), GROUP_LENGTH))
     return "-".join((prefix, *groups))

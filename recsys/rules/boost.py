@@ -71,7 +71,7 @@ def _anchors(ctx: RuleContext) -> list[_Anchor]:
         item = ctx.catalog.get(item_id)
         if item is None or item_id in found:
             return
-        learned = frozenset(ctx.complements.item_ids_for(item_id))
+        learned = ctx.complements.item_id_set(item_id)
         categories = complementary_categories(item.category, config)
         if learned or categories:
             found[item_id] = _Anchor(item, phrase, learned, categories)

@@ -83,11 +83,19 @@ class _PackedComplements(Mapping[str, tuple[Complement, ...]]):
         return len(self._anchors)
 
 
+#: Anchors whose complement sets are kept once built (the memo is emptied when full):
+#: a campaign asks for the same popular anchors for thousands of customers.
+_MEMO_LIMIT = 8192
+
+
 @dataclass(frozen=True, slots=True)
 class LearnedComplements:
     """Anchor item_id -> its complements, best (highest lift) first."""
 
     by_item: Mapping[str, tuple[Complement, ...]] = field(default_factory=dict)
+    _sets: dict[str, frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Flat numeric arrays (no pickle): anchors and items as UTF-8 bytes, CSR by anchor."""
@@ -137,6 +145,16 @@ class LearnedComplements:
         if isinstance(self.by_item, _PackedComplements):
             return self.by_item.item_ids(item_id)
         return tuple(c.item_id for c in self.by_item.get(item_id, ()))
+
+    def item_id_set(self, item_id: str) -> frozenset[str]:
+        """`item_ids_for` as a set, memoised: the data never changes after loading."""
+        found = self._sets.get(item_id)
+        if found is None:
+            found = frozenset(self.item_ids_for(item_id))
+            if len(self._sets) >= _MEMO_LIMIT:
+                self._sets.clear()
+            self._sets[item_id] = found
+        return found
 
     def __len__(self) -> int:
         return len(self.by_item)
