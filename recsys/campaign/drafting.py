@@ -15,6 +15,7 @@ being pickled per batch; each opens its own connection pool to the store.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import threading
@@ -29,6 +30,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from recsys.campaign.codes import voucher_code
+from recsys.campaign.journal import render_line
 from recsys.offers import CustomerData, ServingModel, recommend_for_customer
 from recsys.records import Item
 from recsys.rules.config import RulesConfig
@@ -44,14 +46,24 @@ __all__ = ["Draft", "DraftContext", "Drafter", "draft_batch"]
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """An offer before the store has accepted it: the record and its output line."""
+    """An offer before the store has accepted it: the record and its output line.
+
+    `text` is the line rendered once (`render_line`), in the worker that drafted it;
+    the job writes that same text to the journal and to the output.
+    """
 
     offer: IssuedOffer
-    line: dict[str, Any]
+    text: str
+
+    @property
+    def line(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.text)
+        return value
 
     def with_code(self, code: str) -> Draft:
-        voucher = {**self.line["voucher"], "code": code}
-        return Draft(replace(self.offer, code=code), {**self.line, "voucher": voucher})
+        line = self.line
+        line["voucher"] = {**line["voucher"], "code": code}
+        return Draft(replace(self.offer, code=code), render_line(line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +134,10 @@ def draft_batch(
             "items": [item.to_dict() for item in offer.items],
         }
         drafts.append(
-            Draft(IssuedOffer(cid, ctx.occasion, ctx.day, code, percent, valid_until), line)
+            Draft(
+                IssuedOffer(cid, ctx.occasion, ctx.day, code, percent, valid_until),
+                render_line(line),
+            )
         )
     return drafts, skipped
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from recsys.campaign.codes import voucher_code
 from recsys.campaign.drafting import Draft, DraftContext, Drafter
-from recsys.campaign.journal import Journal, recover, write_lines
+from recsys.campaign.journal import Journal, recover, write_rendered
 from recsys.offers import ServingModel
 from recsys.records import Item
 from recsys.rules.config import RulesConfig
@@ -148,12 +148,12 @@ def run_campaign(
 
     def record(number: int, done: int, drafts: list[Draft], drafted_skips: Counter[str]) -> int:
         skipped.update(drafted_skips)
-        lines = [d.line for d in drafts]
+        lines = [d.text for d in drafts]
         if not dry_run and drafts:
             won = _commit(engine, journal, drafts, instant, number)
             skipped["already_sent"] += len(drafts) - len(won)
-            lines = [d.line for d in drafts if d.offer.customer_id in won]
-        write_lines(out, lines)
+            lines = [d.text for d in drafts if d.offer.customer_id in won]
+        write_rendered(out, lines)
         log.debug("campaign_batch_written", batch=number, written=len(lines))
         if journal is not None:
             journal.clear()
@@ -192,7 +192,7 @@ def _commit(
     """Stage the batch in the journal, then record it; returns the customers whose offer won."""
     for attempt in range(_CODE_ATTEMPTS):
         if journal is not None:
-            journal.stage([d.line for d in drafts])
+            journal.stage_rendered([d.text for d in drafts])
             log.debug("campaign_batch_staged", batch=number, offers=len(drafts))
         try:
             with engine.begin() as conn:

@@ -47,11 +47,21 @@ def fsync_quietly(handle: IO[Any]) -> None:
         os.fsync(handle.fileno())
 
 
+def render_line(line: JournalLine) -> str:
+    """One output line: compact JSON, UTF-8 as is, newline-terminated."""
+    return json.dumps(line, ensure_ascii=False) + "\n"
+
+
 def write_lines(out: TextIO, lines: Sequence[JournalLine]) -> None:
     """Append JSON lines to `out` and make them durable before returning."""
-    if not lines:
+    write_rendered(out, [render_line(line) for line in lines])
+
+
+def write_rendered(out: TextIO, texts: Sequence[str]) -> None:
+    """Append lines already rendered by `render_line`, durable before returning."""
+    if not texts:
         return
-    out.write("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    out.write("".join(texts))
     fsync_quietly(out)
 
 
@@ -87,7 +97,11 @@ class Journal:
 
     def stage(self, lines: Sequence[JournalLine]) -> None:
         """Replace the staged batch with `lines`; durable when this returns."""
-        self._rewrite([json.dumps(line, ensure_ascii=False) + "\n" for line in lines])
+        self.stage_rendered([render_line(line) for line in lines])
+
+    def stage_rendered(self, texts: Sequence[str]) -> None:
+        """`stage` for lines already rendered by `render_line` (the job renders each once)."""
+        self._rewrite(list(texts))
 
     def clear(self) -> None:
         self._rewrite([])
