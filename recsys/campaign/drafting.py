@@ -33,6 +33,7 @@ from recsys.campaign.codes import voucher_code
 from recsys.campaign.journal import render_line
 from recsys.offers import CustomerData, ServingModel, recommend_for_customer
 from recsys.records import Item
+from recsys.rules._time import naive_utc
 from recsys.rules.config import RulesConfig
 from recsys.rules.occasions import years_of_membership
 from recsys.rules.tiers import loyalty_status, voucher_percent
@@ -101,6 +102,14 @@ def draft_batch(
             eligible.append(due)
     if not eligible:
         return [], skipped
+    # The boost's anchors are recent purchases: look their complements up for the batch.
+    since = naive_utc(ctx.now) - timedelta(days=ctx.rules.complements.recent_days)
+    ctx.model.complements.warm(
+        line.item_id
+        for due in eligible
+        for line in purchases.get(due.customer.customer_id, ())
+        if line.quantity > 0 and naive_utc(line.purchased_at) > since
+    )
     # One model call for the whole batch; the rules then run per customer.
     scored = ctx.model.recommender.recommend_batch(
         [d.customer.customer_id for d in eligible], ctx.model.pool(ctx.rules.candidates.pool_size)

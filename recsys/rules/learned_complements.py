@@ -6,7 +6,7 @@ round trip); the configured category map lives in `complements.py`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,19 @@ class _PackedComplements(Mapping[str, tuple[Complement, ...]]):
         if span is None:
             return ()
         return tuple(self._items[code] for code in self._codes[span].tolist())
+
+    def item_id_sets(self, anchors: Sequence[str]) -> dict[str, frozenset[str]]:
+        """`item_ids` of many anchors as sets, their rows found in one vectorised search."""
+        rows = self._anchors.lookup(anchors)
+        found: dict[str, frozenset[str]] = {}
+        items, indptr, codes = self._items, self._indptr, self._codes
+        for anchor, row in zip(anchors, rows.tolist(), strict=True):
+            if row < 0:
+                found[anchor] = frozenset()
+            else:
+                span = codes[int(indptr[row]) : int(indptr[row + 1])].tolist()
+                found[anchor] = frozenset(items[code] for code in span)
+        return found
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._anchors.ids)
@@ -155,6 +168,21 @@ class LearnedComplements:
                 self._sets.clear()
             self._sets[item_id] = found
         return found
+
+    def warm(self, item_ids: Iterable[str]) -> None:
+        """Build the sets of `item_id_set` for many anchors at once (a campaign batch's
+        recent purchases): one vectorised search instead of one per anchor."""
+        wanted = [i for i in dict.fromkeys(item_ids) if i not in self._sets]
+        if not wanted:
+            return
+        wanted = wanted[:_MEMO_LIMIT]
+        if len(self._sets) + len(wanted) > _MEMO_LIMIT:
+            self._sets.clear()
+        if isinstance(self.by_item, _PackedComplements):
+            self._sets.update(self.by_item.item_id_sets(wanted))
+        else:
+            for item_id in wanted:
+                self._sets[item_id] = frozenset(c.item_id for c in self.by_item.get(item_id, ()))
 
     def __len__(self) -> int:
         return len(self.by_item)

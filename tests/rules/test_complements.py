@@ -127,6 +127,19 @@ def test_corrupt_arrays_are_refused() -> None:
         LearnedComplements.from_arrays({k: v for k, v in arrays.items() if k != "lift"})
 
 
+def test_complement_sets_warmed_in_bulk_match_one_by_one_lookups() -> None:
+    """`warm` (one vectorised search for a campaign batch) fills what `item_id_set` answers."""
+    learned = learn_complements(history(), LEARNED)
+    anchors = [*learned.by_item, "not-an-item", *learned.by_item]
+    expected = {a: frozenset(learned.item_ids_for(a)) for a in anchors}
+    dict_backed = LearnedComplements.from_dict(learned.to_dict())
+    for fresh in (dict_backed, LearnedComplements.from_arrays(learned.to_arrays())):
+        fresh.warm(anchors)
+        assert {a: fresh.item_id_set(a) for a in anchors} == expected
+    assert {a: learned.item_id_set(a) for a in anchors} == expected  # memo filled lazily
+    assert any(expected.values())
+
+
 def test_category_map_is_hierarchical_on_slash_boundaries() -> None:
     config = SHIPPED.complements
     assert complementary_categories("electronics/tv/oled", config) == (
