@@ -185,13 +185,16 @@ def recommend_for_customer(
     now: datetime,
     basket: Sequence[str] = (),
     scored: Sequence[ScoredItem] | None = None,
+    behaviour_cache: dict[str, CategoryBehaviour | None] | None = None,
 ) -> Offer:
     """Personalized items for one customer under a placement's recipe.
 
     order_confirmation: complements of the basket (or the latest order) first,
     then the model's picks; no contact cap. Marketing placements (newsletter,
     anniversary, birthday) honour opt-in and the contact cap. `scored` lets a
-    batch caller pass model scores it computed for many customers at once.
+    batch caller pass model scores it computed for many customers at once, and
+    `behaviour_cache` share resolved category behaviours between its customers
+    (valid while `model` and `rules` stay the same).
     """
     pool = rules.candidates.pool_size
     purchases = list(data.purchases)
@@ -245,6 +248,7 @@ def recommend_for_customer(
         basket=tuple(anchors),
         placement=placement,
         customer_id=data.customer_id,
+        behaviour_cache=behaviour_cache,
     )
     offer_list = run_pipeline(candidates, ctx, limit=limit, fillers=model.fillers)
     fallback = not knows and not history and not anchors

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from recsys.campaign.journal import render_line
 from recsys.offers import CustomerData, ServingModel, recommend_for_customer
 from recsys.records import Item
 from recsys.rules._time import naive_utc
+from recsys.rules.categories import CategoryBehaviour
 from recsys.rules.config import RulesConfig
 from recsys.rules.occasions import years_of_membership
 from recsys.rules.tiers import loyalty_status, voucher_percent
@@ -80,6 +81,8 @@ class DraftContext:
     dry_run: bool
     limit_items: int
     valid_days: int
+    #: Category behaviours resolved so far (model and rules are fixed for the run).
+    behaviour_cache: dict[str, CategoryBehaviour | None] = field(default_factory=dict)
 
 
 def draft_batch(
@@ -123,6 +126,7 @@ def draft_batch(
         offer = recommend_for_customer(
             ctx.model, ctx.rules, ctx.catalog, data, placement=ctx.occasion,
             limit=ctx.limit_items, now=ctx.now, scored=scored.get(cid, []),
+            behaviour_cache=ctx.behaviour_cache,
         )
         if offer.suppressed is not None:
             # opted_out / cap_reached: the contact policy's decision, counted as given.

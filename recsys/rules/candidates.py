@@ -60,6 +60,11 @@ class RuleContext:
     basket: Sequence[str] = ()
     placement: str = "newsletter"
     customer_id: str | None = None
+    #: Resolved behaviours by category key, shared by the contexts of one batch job (the
+    #: campaign), whose model and rules stay fixed; None resolves every time.
+    behaviour_cache: dict[str, CategoryBehaviour | None] | None = field(
+        default=None, repr=False, compare=False
+    )
     # Per-context memo of data derived from the customer alone (holdings, blocked
     # scopes, anchors): the context is immutable, so computing each once is safe, and
     # the pipeline may run the rules more than once on growing prefixes.
@@ -83,8 +88,17 @@ class RuleContext:
 
     def behaviour_of(self, item_id: str) -> CategoryBehaviour | None:
         """The resolved behaviour of an item's category; None means regular (or unknown item)."""
-        key = behaviour_key(item_id, self.category_of(item_id))
-        return resolve_behaviour(key, self.behaviours, self.config.categories)
+        return self.behaviour_for(behaviour_key(item_id, self.category_of(item_id)))
+
+    def behaviour_for(self, key: str) -> CategoryBehaviour | None:
+        """`resolve_behaviour` of a category key (see `behaviour_key`), cached when shared."""
+        cache = self.behaviour_cache
+        if cache is None:
+            return resolve_behaviour(key, self.behaviours, self.config.categories)
+        if key in cache:
+            return cache[key]
+        found = cache[key] = resolve_behaviour(key, self.behaviours, self.config.categories)
+        return found
 
 
 Rule = Callable[[Sequence[Candidate], RuleContext], list[Candidate]]

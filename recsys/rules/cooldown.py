@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from recsys.records import Item, Purchase
@@ -26,12 +26,14 @@ def durable_blocks(
     config: CategoriesConfig,
     now: datetime,
     held: Mapping[str, Holding] | None = None,
+    resolve: Callable[[str], CategoryBehaviour | None] | None = None,
 ) -> dict[str, datetime]:
     """Blocked durable scopes -> the UTC instant each block ends (exclusive).
 
     A scope is the category level whose behaviour made the item durable
     (`electronics/tv` for an override on it), and it blocks everything under
-    it. Only a kept item blocks: a durable returned in full leaves the
+    it. `resolve` (default: `resolve_behaviour` with `behaviours` and `config`) maps a
+    category key to its behaviour. Only a kept item blocks: a durable returned in full leaves the
     customer still needing one. The block runs from the item's last purchase.
     """
     blocks: dict[str, datetime] = {}
@@ -41,8 +43,9 @@ def durable_blocks(
         item = catalog.get(holding.item_id)
         if item is None or not holding.kept:
             continue
-        behaviour = resolve_behaviour(
-            behaviour_key(item.item_id, item.category), behaviours, config
+        key = behaviour_key(item.item_id, item.category)
+        behaviour = (
+            resolve(key) if resolve is not None else resolve_behaviour(key, behaviours, config)
         )
         if behaviour is None or behaviour.kind != "durable" or behaviour.cooldown_days is None:
             continue
@@ -65,6 +68,7 @@ def durable_cooldown(candidates: Sequence[Candidate], ctx: RuleContext) -> list[
             ctx.config.categories,
             ctx.now,
             ctx.holdings(),
+            ctx.behaviour_for,
         ),
     )
     if not scopes:

@@ -16,12 +16,13 @@ def eligibility(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candi
     """
     excluded_items = set(ctx.config.eligibility.exclude_items)
     excluded_categories = ctx.config.eligibility.exclude_categories
+    catalog = ctx.catalog
     kept = []
     for candidate in candidates:
-        item = ctx.catalog.get(candidate.item_id)
+        item = catalog.get(candidate.item_id)
         if item is None or not item.in_stock or item.item_id in excluded_items:
             continue
-        if item.category and under_any(item.category, excluded_categories):
+        if excluded_categories and item.category and under_any(item.category, excluded_categories):
             continue
         kept.append(candidate)
     return kept

@@ -218,3 +218,22 @@ def test_a_complement_deep_in_the_list_still_wins_its_boost() -> None:
     offers = run_pipeline(candidates, context, limit=2)
     assert offers.item_ids == ["mount", "mug-0"]
     assert offers.items[0].reason == 'complements TV 55" Zentro you bought'
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(scenarios(), scenarios())
+def test_a_shared_behaviour_cache_changes_nothing(
+    first: tuple[list[Candidate], RuleContext, int, list[Candidate]],
+    second: tuple[list[Candidate], RuleContext, int, list[Candidate]],
+) -> None:
+    """Contexts of one batch share resolved behaviours; each list is what it is alone.
+
+    The cache is only shared when the learned behaviours are the same (one model), so
+    the second scenario takes the first's.
+    """
+    cache: dict[str, CategoryBehaviour | None] = {}
+    for candidates, context, limit, fillers in (first, second):
+        context = replace(context, behaviours=first[1].behaviours, _memo={})
+        alone = run_pipeline(candidates, context, limit=limit, fillers=fillers)
+        shared = replace(context, behaviour_cache=cache, _memo={})
+        assert run_pipeline(candidates, shared, limit=limit, fillers=fillers) == alone
