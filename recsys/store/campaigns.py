@@ -1,7 +1,7 @@
 """Store side of the campaign job: who is due, what was already sent, and recording offers.
 
-Due customers are selected in SQL by month and day (`extract`, which SQLAlchemy
-compiles to `strftime` on SQLite and `EXTRACT` on PostgreSQL), so a 1M-customer
+Due customers are selected in SQL by month and day (`EXTRACT` on PostgreSQL, a
+slice of the ISO text SQLite stores dates as), so a 1M-customer
 store is one sequential scan of `customers` (plus one aggregate over the orders
 of customers without a join date) instead of a million rows shipped to Python.
 The SQL filter is a superset (it keeps Feb 29 when the day is Feb 28 in a
@@ -54,12 +54,19 @@ class IssuedOffer:
 
 
 def _matches_day(
-    column: ColumnElement[date] | ColumnElement[datetime], day: date
+    column: ColumnElement[date] | ColumnElement[datetime], day: date, dialect: str
 ) -> list[ColumnElement[bool]]:
     """SQL conditions: same month/day as `day` (Feb 28 also takes Feb 29), an earlier year."""
     days = [day.day]
     if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
         days.append(29)
+    if dialect == "sqlite":
+        # SQLite keeps dates and datetimes as ISO text ('YYYY-MM-DD[ HH:MM:SS...]'):
+        # slicing it is a third of the cost of three strftime calls per row.
+        return [
+            func.substr(column, 6, 5).in_([f"{day.month:02d}-{d:02d}" for d in days]),
+            func.substr(column, 1, 4) < f"{day.year:04d}",
+        ]
     return [
         extract("month", column) == day.month,
         extract("day", column).in_(days),
@@ -88,12 +95,13 @@ def due_customers(conn: Connection, occasion: Occasion, day: date) -> list[DueCu
     no email to send to.
     """
     found: list[DueCustomer] = []
+    dialect = conn.dialect.name
     if occasion == "birthday":
-        query = select(customers).where(*_matches_day(customers.c.birthday, day))
+        query = select(customers).where(*_matches_day(customers.c.birthday, day, dialect))
         found = [DueCustomer(_customer(r), r.birthday) for r in conn.execute(query)]
     else:
         query = select(customers).where(
-            customers.c.joined_at.is_not(None), *_matches_day(customers.c.joined_at, day)
+            customers.c.joined_at.is_not(None), *_matches_day(customers.c.joined_at, day, dialect)
         )
         found = [DueCustomer(_customer(r), r.joined_at) for r in conn.execute(query)]
         # Driven from the customers without a join date (an IN list), each order checked
@@ -110,7 +118,7 @@ def due_customers(conn: Connection, occasion: Occasion, day: date) -> list[DueCu
             select(orders.c.customer_id, first.label("first_at"))
             .where(orders.c.customer_id.in_(undated), bought)
             .group_by(orders.c.customer_id)
-            .having(*_matches_day(first, day))
+            .having(*_matches_day(first, day, dialect))
             .subquery()
         )
         query2 = select(customers, firsts.c.first_at).join(
