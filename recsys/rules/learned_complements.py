@@ -96,8 +96,8 @@ class _PackedComplements(Mapping[str, tuple[Complement, ...]]):
         return len(self._anchors)
 
 
-#: Anchors whose complement sets are kept once built (the memo is emptied when full):
-#: a campaign asks for the same popular anchors for thousands of customers.
+#: Anchors whose complement sets `warm` keeps (the memo is emptied when full): a
+#: campaign batch warms its customers' recent purchases.
 _MEMO_LIMIT = 8192
 
 
@@ -160,14 +160,13 @@ class LearnedComplements:
         return tuple(c.item_id for c in self.by_item.get(item_id, ()))
 
     def item_id_set(self, item_id: str) -> frozenset[str]:
-        """`item_ids_for` as a set, memoised: the data never changes after loading."""
+        """`item_ids_for` as a set: from the memo that `warm` filled, else built now.
+
+        Only `warm` stores sets, so a serving worker, which never warms, keeps no memo
+        growing with the items its requests touch.
+        """
         found = self._sets.get(item_id)
-        if found is None:
-            found = frozenset(self.item_ids_for(item_id))
-            if len(self._sets) >= _MEMO_LIMIT:
-                self._sets.clear()
-            self._sets[item_id] = found
-        return found
+        return found if found is not None else frozenset(self.item_ids_for(item_id))
 
     def warm(self, item_ids: Iterable[str]) -> None:
         """Build the sets of `item_id_set` for many anchors at once (a campaign batch's

@@ -136,7 +136,8 @@ def test_complement_sets_warmed_in_bulk_match_one_by_one_lookups() -> None:
     for fresh in (dict_backed, LearnedComplements.from_arrays(learned.to_arrays())):
         fresh.warm(anchors)
         assert {a: fresh.item_id_set(a) for a in anchors} == expected
-    assert {a: learned.item_id_set(a) for a in anchors} == expected  # memo filled lazily
+    assert {a: learned.item_id_set(a) for a in anchors} == expected  # not warmed: built
+    assert not learned._sets
     assert any(expected.values())
 
 
