@@ -460,12 +460,15 @@ def list_versions(models_dir: Path) -> list[VersionInfo]:
     return sorted(found, key=lambda v: (v.created_at, v.version))
 
 
-def use_version(models_dir: Path, version: str, *, num_threads: int = 0) -> LoadedModel:
+def use_version(
+    models_dir: Path, version: str, *, num_threads: int = 0, mmap: bool = False
+) -> LoadedModel:
     """Point `current` at `version` (rollback or roll forward) after loading it fully.
 
     A version that does not load raises ArtifactError and `current` stays as it was.
+    `mmap` checks it as serving loads it (see `load_model`).
     """
-    loaded = load_model(models_dir, version, num_threads=num_threads)
+    loaded = load_model(models_dir, version, num_threads=num_threads, mmap=mmap)
     _write_text_atomic(models_dir / CURRENT, version + "\n")
     return loaded
 

@@ -330,10 +330,12 @@ def train_model(
     saved = time.perf_counter()
     report("verifying artifact", 3, total)
     try:
+        # Checked as the API and the campaign load it (mapped: checksums, names and
+        # shapes), without reading a second copy of the arrays into memory.
         if make_current:
-            use_version(models_dir, version, num_threads=num_threads)
+            use_version(models_dir, version, num_threads=num_threads, mmap=True)
         else:
-            load_model(models_dir, version, num_threads=num_threads)
+            load_model(models_dir, version, num_threads=num_threads, mmap=True)
     except ArtifactError as exc:
         raise ArtifactError(
             f"saved model {version} does not load back; current kept: {exc}"
