@@ -11,14 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import polars as pl
 import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 from recsys.ids import IdMap
+
+# polars is imported inside the functions that build frames: the API's workers never
+# need it, and it costs each of them about 40 MiB.
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "Confidence",
@@ -129,6 +133,7 @@ def build_matrix(
     That gives the same rows, columns and values as grouping on the strings, in a
     fraction of the time (docs/models.md).
     """
+    import polars as pl
     params = params or MatrixParams()
     _check_columns(purchases)
     if (params.half_life_days is not None or params.window_days is not None) and now is None:
@@ -209,6 +214,7 @@ def _pair_values(
     Same arithmetic as grouping the lines per pair: `net` = sum of quantities,
     `gross` = sum of bought (> 0) quantities, decay per line as `_decay`.
     """
+    import polars as pl
     n_pairs = len(starts)
     if n_pairs == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
@@ -248,6 +254,7 @@ def _pair_values(
 
 def _decay_values(stamps: pl.Series, params: MatrixParams, now: datetime) -> np.ndarray:
     """0.5 ** (age in days / half-life) per timestamp (age in whole seconds, as polars gives)."""
+    import polars as pl
     assert params.half_life_days is not None
     age_days = (pl.lit(now) - pl.col("t")).dt.total_seconds() / 86_400.0
     decay = 0.5 ** (age_days / params.half_life_days)
@@ -256,6 +263,7 @@ def _decay_values(stamps: pl.Series, params: MatrixParams, now: datetime) -> np.
 
 def _order_counts(lines: pl.DataFrame, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Distinct orders among each pair's bought lines (a null order id counts as one)."""
+    import polars as pl
     n_pairs = len(starts)
     if n_pairs == 0:
         return np.zeros(0)
@@ -291,6 +299,7 @@ def _sorted_codes(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
 
 def _fixed_codes(column: pl.Series, ids: IdMap) -> np.ndarray:
     """Per value its index in `ids` (int64), -1 for values outside it."""
+    import polars as pl
     codes, distinct = _factorize(column)
     lookup = pl.DataFrame(
         {"key": list(ids.ids), "idx": np.arange(len(ids), dtype=np.int64)},
@@ -305,6 +314,7 @@ def _fixed_codes(column: pl.Series, ids: IdMap) -> np.ndarray:
 
 def _factorize(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """Integer codes of a string column (no nulls) and the distinct values they index."""
+    import polars as pl
     if hasattr(pl, "Categories"):
         return _factorize_categorical(column)
     return _factorize_join(column)
@@ -312,6 +322,7 @@ def _factorize(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
 
 def _factorize_categorical(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """polars >= 1.32: a private category mapping gives dense first-seen codes in one pass."""
+    import polars as pl
     coded = column.cast(pl.Categorical(pl.Categories.random()))
     codes = coded.to_physical().to_numpy()
     # one line per code gives its string (Categories.to_series iterates in Python)
@@ -322,6 +333,7 @@ def _factorize_categorical(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
 
 def _factorize_join(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """Any polars: distinct values, then a hash join of the column onto them."""
+    import polars as pl
     distinct = column.unique()
     lookup = pl.DataFrame({"key": distinct, "code": np.arange(len(distinct), dtype=np.int64)})
     joined = pl.DataFrame({"key": column}).join(lookup, on="key", how="left", maintain_order="left")
@@ -330,6 +342,7 @@ def _factorize_join(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
 
 def _compact(codes: np.ndarray, ids: pl.Series) -> tuple[np.ndarray, IdMap]:
     """Renumber sorted-id `codes` to the ids that occur (same order); int32 codes and their map."""
+    import polars as pl
     used = np.bincount(codes, minlength=len(ids)) > 0
     remap = np.cumsum(used) - 1
     return remap[codes].astype(np.int32), IdMap(tuple(ids.filter(pl.Series(used)).to_list()))

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal, cast
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from recsys.rules.config import CategoriesConfig, CategoryClass, CategoryOverride
 from recsys.rules.hierarchy import ancestors
+
+# polars is imported inside the functions that build frames: the API's workers never
+# need it, and it costs each of them about 40 MiB.
+if TYPE_CHECKING:
+    import polars as pl
 
 Source = Literal["learned", "override"]
 _CLASSES: tuple[CategoryClass, ...] = ("durable", "consumable", "regular")
@@ -108,6 +111,7 @@ def learn_category_behaviour(
     skipped. Purchases are counted per distinct day, so two lines of one order
     or two orders on one day are one purchase occasion.
     """
+    import polars as pl
     item_categories = _item_categories(item_category)
     if purchases.is_empty() or item_categories.is_empty():
         return {}
@@ -236,6 +240,7 @@ def _from_override(
 
 def _item_categories(item_category: Mapping[str, str] | pl.DataFrame) -> pl.DataFrame:
     """Columns `item_id`, `category` (the item's full category); items without one dropped."""
+    import polars as pl
     if isinstance(item_category, pl.DataFrame):
         frame = item_category.select(
             pl.col("item_id").cast(pl.String), pl.col("category").cast(pl.String)

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 
 from recsys.ids import IdMap
 from recsys.rules.config import LearnedComplementsConfig
+
+# polars is imported inside the functions that build frames: the API's workers never
+# need it, and it costs each of them about 40 MiB.
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +227,7 @@ def learn_complements(
     `max_per_item` per anchor by lift (then support, then item_id, for stable
     output).
     """
+    import polars as pl
     quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
     events = (
         purchases.lazy()

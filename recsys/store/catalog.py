@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import polars as pl
 from sqlalchemy import Connection, bindparam, func, select
 
 from recsys.records import Item
 from recsys.store.tables import items
 
-CATALOG_SCHEMA: dict[str, pl.DataType] = {
-    "item_id": pl.Utf8(),
-    "name": pl.Utf8(),
-    "category": pl.Utf8(),
-    "price": pl.Float64(),
-    "in_stock": pl.Boolean(),
-    "url": pl.Utf8(),
-    "image_url": pl.Utf8(),
-    "brand": pl.Utf8(),
-    "cost": pl.Float64(),
-}
+# polars is imported inside the functions that build frames: the API's workers never
+# need it, and it costs each of them about 40 MiB.
+if TYPE_CHECKING:
+    import polars as pl
+
+#: The catalog's columns, in `Item`'s field order.
+CATALOG_COLUMNS = (
+    "item_id", "name", "category", "price", "in_stock", "url", "image_url", "brand", "cost"
+)
 
 
-_ITEM_COLUMNS = tuple(items.c[name] for name in CATALOG_SCHEMA)  # Item's fields, in order
+def catalog_schema() -> dict[str, pl.DataType]:
+    """Polars types of `CATALOG_COLUMNS` (polars is imported only by those who need frames)."""
+    import polars as pl
+    text, number = pl.Utf8(), pl.Float64()
+    types = (text, text, text, number, pl.Boolean(), text, text, text, number)
+    return dict(zip(CATALOG_COLUMNS, types, strict=True))
+
+
+_ITEM_COLUMNS = tuple(items.c[name] for name in CATALOG_COLUMNS)  # Item's fields, in order
 _ALL_ITEMS = select(*_ITEM_COLUMNS)
 _ITEMS_SINCE = select(*_ITEM_COLUMNS, items.c.revision).where(
     items.c.revision > bindparam("revision")
@@ -31,8 +37,9 @@ _ITEMS_SINCE = select(*_ITEM_COLUMNS, items.c.revision).where(
 
 
 def catalog_frame(conn: Connection) -> pl.DataFrame:
+    import polars as pl
     rows = conn.execute(_ALL_ITEMS).all()
-    return pl.DataFrame([tuple(r) for r in rows], schema=CATALOG_SCHEMA, orient="row")
+    return pl.DataFrame([tuple(r) for r in rows], schema=catalog_schema(), orient="row")
 
 
 def load_items(conn: Connection) -> dict[str, Item]:

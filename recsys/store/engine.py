@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 
 from recsys.settings import normalise_database_url
+
+# Alembic is imported by `migrate` alone: serving workers only check the schema.
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 class StoreError(Exception):
@@ -42,12 +44,16 @@ def create_store_engine(url: str, *, schema: str | None = None) -> Engine:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     ini = resources.files("recsys.store").joinpath("alembic.ini")
     return Config(str(ini))
 
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
+    from alembic import command
+
     config = _alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn

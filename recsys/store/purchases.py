@@ -7,28 +7,37 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import polars as pl
 from sqlalchemy import Connection, bindparam, func, insert, select
 
 from recsys.records import Purchase
 from recsys.store.tables import customers, order_lines, orders
 
-PURCHASE_SCHEMA: dict[str, pl.DataType] = {
-    "customer_id": pl.Utf8(),
-    "item_id": pl.Utf8(),
-    "order_id": pl.Utf8(),
-    "quantity": pl.Float64(),
-    "unit_price": pl.Float64(),
-    "purchased_at": pl.Datetime("us"),
-}
+# polars is imported inside the functions that build frames: the API's workers never
+# need it, and it costs each of them about 40 MiB.
+if TYPE_CHECKING:
+    import polars as pl
+
+def purchase_schema() -> dict[str, pl.DataType]:
+    """Columns and polars types of `purchase_frame` (polars is imported only here)."""
+    import polars as pl
+    return {
+        "customer_id": pl.Utf8(),
+        "item_id": pl.Utf8(),
+        "order_id": pl.Utf8(),
+        "quantity": pl.Float64(),
+        "unit_price": pl.Float64(),
+        "purchased_at": pl.Datetime("us"),
+    }
 
 
 def purchase_frame(conn: Connection, *, batch_rows: int = 500_000) -> pl.DataFrame:
     """Every order line joined with its order: the training and evaluation input.
 
-    Columns as PURCHASE_SCHEMA; `purchased_at` is naive UTC; negative quantity is a return.
+    Columns as `purchase_schema()`; `purchased_at` is naive UTC; negative quantity is a return.
     """
+    import polars as pl
     query = (
         select(
             orders.c.customer_id,
@@ -42,12 +51,13 @@ def purchase_frame(conn: Connection, *, batch_rows: int = 500_000) -> pl.DataFra
         .order_by(orders.c.purchased_at, order_lines.c.order_id, order_lines.c.item_id)
     )
     result = conn.execution_options(yield_per=batch_rows).execute(query)
+    schema = purchase_schema()
     frames = [
-        pl.DataFrame(rows, schema=PURCHASE_SCHEMA, orient="row")
+        pl.DataFrame(rows, schema=schema, orient="row")
         for rows in result.partitions(batch_rows)
     ]
     if not frames:
-        return pl.DataFrame(schema=PURCHASE_SCHEMA)
+        return pl.DataFrame(schema=schema)
     return pl.concat(frames, rechunk=True)
 
 
