@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import overload
+from typing import TypeVar, overload
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,41 +53,57 @@ class ScoredItem:
     score: float
 
 
-class ScoredList(Sequence[ScoredItem]):
-    """A ranked model output kept as two parallel lists; `ScoredItem`s are made on access.
+class ItemColumns(Sequence[R]):
+    """Records of `(item_id, score)` held as two parallel lists, each made when read.
 
     A campaign batch asks for 100 candidates for each of thousands of customers, and
     the rules usually stop after a few dozen (`recsys.rules.pipeline`): building every
-    record up front was an eighth of the job's time at 1M customers.
+    record up front was an eighth of the job's time at 1M customers. Subclasses say
+    which record `_make` builds.
     """
 
     __slots__ = ("item_ids", "scores")
 
-    def __init__(self, item_ids: list[str], scores: list[float]) -> None:
+    def __init__(self, item_ids: Sequence[str], scores: Sequence[float]) -> None:
         if len(item_ids) != len(scores):
             raise ValueError("item_ids and scores must have the same length")
         self.item_ids = item_ids
         self.scores = scores
 
+    def _make(self, item_id: str, score: float) -> R:
+        raise NotImplementedError
+
     def __len__(self) -> int:
         return len(self.item_ids)
 
     @overload
-    def __getitem__(self, index: int) -> ScoredItem: ...
+    def __getitem__(self, index: int) -> R: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[ScoredItem]: ...
+    def __getitem__(self, index: slice) -> list[R]: ...
 
-    def __getitem__(self, index: int | slice) -> ScoredItem | list[ScoredItem]:
+    def __getitem__(self, index: int | slice) -> R | list[R]:
         if isinstance(index, slice):
-            return [
-                ScoredItem(i, s)
-                for i, s in zip(self.item_ids[index], self.scores[index], strict=True)
-            ]
-        return ScoredItem(self.item_ids[index], self.scores[index])
+            make, ids, scores = self._make, self.item_ids[index], self.scores[index]
+            return [make(i, s) for i, s in zip(ids, scores, strict=True)]
+        return self._make(self.item_ids[index], self.scores[index])
 
-    def __iter__(self) -> Iterator[ScoredItem]:
-        return (ScoredItem(i, s) for i, s in zip(self.item_ids, self.scores, strict=True))
+    def __iter__(self) -> Iterator[R]:
+        make = self._make
+        return (make(i, s) for i, s in zip(self.item_ids, self.scores, strict=True))
+
+    def best_score_from(self, start: int) -> float:
+        """The highest score at positions >= `start` (the list must reach past it)."""
+        return max(self.scores[start:])
+
+
+class ScoredList(ItemColumns[ScoredItem]):
+    """A ranked model output as parallel lists; `ScoredItem`s are made on access."""
+
+    __slots__ = ()
+
+    def _make(self, item_id: str, score: float) -> ScoredItem:
+        return ScoredItem(item_id, score)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ScoredList):

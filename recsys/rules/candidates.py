@@ -8,12 +8,12 @@ the caller loads it from the store before the pipeline runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar, overload
+from typing import TypeVar
 
-from recsys.records import Item, Purchase, ScoredItem, ScoredList
+from recsys.records import Item, ItemColumns, Purchase, ScoredItem, ScoredList
 from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_behaviour
 from recsys.rules.config import RulesConfig
 from recsys.rules.history import Holding, holdings
@@ -104,46 +104,21 @@ class RuleContext:
 Rule = Callable[[Sequence[Candidate], RuleContext], list[Candidate]]
 
 
-class CandidateList(Sequence[Candidate]):
+class CandidateList(ItemColumns[Candidate]):
     """Candidates from parallel id and score lists, each `Candidate` made when read.
 
     The pipeline reads a prefix and the best score after it (`best_score_from`), so
     a long model list costs only the candidates the rules look at.
     """
 
-    __slots__ = ("item_ids", "scores", "source")
+    __slots__ = ("source",)
 
     def __init__(self, item_ids: Sequence[str], scores: Sequence[float], source: str) -> None:
-        self.item_ids = item_ids
-        self.scores = scores
+        super().__init__(item_ids, scores)
         self.source = source
 
-    def __len__(self) -> int:
-        return len(self.item_ids)
-
-    @overload
-    def __getitem__(self, index: int) -> Candidate: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Candidate]: ...
-
-    def __getitem__(self, index: int | slice) -> Candidate | list[Candidate]:
-        if isinstance(index, slice):
-            return [
-                Candidate(i, s, None, self.source)
-                for i, s in zip(self.item_ids[index], self.scores[index], strict=True)
-            ]
-        return Candidate(self.item_ids[index], self.scores[index], None, self.source)
-
-    def __iter__(self) -> Iterator[Candidate]:
-        return (
-            Candidate(i, s, None, self.source)
-            for i, s in zip(self.item_ids, self.scores, strict=True)
-        )
-
-    def best_score_from(self, start: int) -> float:
-        """The highest score at positions >= `start` (the list must reach past it)."""
-        return max(self.scores[start:])
+    def _make(self, item_id: str, score: float) -> Candidate:
+        return Candidate(item_id, score, None, self.source)
 
 
 def candidates_from_scored(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from recsys.records import ItemColumns
 from recsys.rules.already_bought import already_bought
 from recsys.rules.basket import basket_exclusion
 from recsys.rules.boost import boosted, complement_boost
-from recsys.rules.candidates import Candidate, CandidateList, Rule, RuleContext
+from recsys.rules.candidates import Candidate, Rule, RuleContext
 from recsys.rules.cooldown import durable_cooldown
 from recsys.rules.dedupe import dedupe, first_of_each
 from recsys.rules.eligibility import eligibility
@@ -161,7 +162,7 @@ def _survivors(
 
 
 def _best_score_from(candidates: Sequence[Candidate], start: int) -> float:
-    if isinstance(candidates, CandidateList):
+    if isinstance(candidates, ItemColumns):
         return candidates.best_score_from(start)
     return max(candidates[i].score for i in range(start, len(candidates)))
 
