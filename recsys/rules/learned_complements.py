@@ -83,14 +83,23 @@ class _PackedComplements(Mapping[str, tuple[Complement, ...]]):
     def item_id_sets(self, anchors: Sequence[str]) -> dict[str, frozenset[str]]:
         """`item_ids` of many anchors as sets, their rows found in one vectorised search."""
         rows = self._anchors.lookup(anchors)
+        known = rows >= 0
+        starts = self._indptr[rows[known]]
+        lengths = self._indptr[rows[known] + 1] - starts
+        # Every known anchor's codes in one gather and one conversion to Python ints.
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        flat = self._codes[offsets + np.arange(int(lengths.sum()))].tolist()
+        items = self._items
         found: dict[str, frozenset[str]] = {}
-        items, indptr, codes = self._items, self._indptr, self._codes
-        for anchor, row in zip(anchors, rows.tolist(), strict=True):
-            if row < 0:
+        spans = iter(np.cumsum(lengths).tolist())
+        start = 0
+        for anchor, is_known in zip(anchors, known.tolist(), strict=True):
+            if not is_known:
                 found[anchor] = frozenset()
-            else:
-                span = codes[int(indptr[row]) : int(indptr[row + 1])].tolist()
-                found[anchor] = frozenset(items[code] for code in span)
+                continue
+            end = next(spans)
+            found[anchor] = frozenset(items[code] for code in flat[start:end])
+            start = end
         return found
 
     def __iter__(self) -> Iterator[str]:
