@@ -58,7 +58,8 @@ orders = Table(
     # `event` orders arrive through the API; their body hash makes re-posts idempotent.
     Column("source", String, nullable=False, server_default=text("'ingest'")),
     Column("body_hash", String),
-    Index("ix_orders_customer_id", "customer_id"),
+    # Covering for "a customer's orders and their times" (migration 0003).
+    Index("ix_orders_customer_time", "customer_id", "purchased_at", "order_id"),
 )
 
 order_lines = Table(
