@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from recsys.campaign.codes import voucher_code
 from recsys.campaign.drafting import Draft, DraftContext, Drafter
-from recsys.campaign.journal import Journal, recover, write_rendered
+from recsys.campaign.journal import Journal, recover, write_lines
 from recsys.offers import ServingModel
 from recsys.records import Item
 from recsys.rules.config import RulesConfig
@@ -153,7 +153,7 @@ def run_campaign(
             won = _commit(engine, journal, drafts, instant, number)
             skipped["already_sent"] += len(drafts) - len(won)
             lines = [d.text for d in drafts if d.offer.customer_id in won]
-        write_rendered(out, lines)
+        write_lines(out, lines)
         log.debug("campaign_batch_written", batch=number, written=len(lines))
         if journal is not None:
             journal.clear()
@@ -192,7 +192,7 @@ def _commit(
     """Stage the batch in the journal, then record it; returns the customers whose offer won."""
     for attempt in range(_CODE_ATTEMPTS):
         if journal is not None:
-            journal.stage_rendered([d.text for d in drafts])
+            journal.stage([d.text for d in drafts])
             log.debug("campaign_batch_staged", batch=number, offers=len(drafts))
         try:
             with engine.begin() as conn:

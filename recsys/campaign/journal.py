@@ -52,13 +52,8 @@ def render_line(line: JournalLine) -> str:
     return json.dumps(line, ensure_ascii=False) + "\n"
 
 
-def write_lines(out: TextIO, lines: Sequence[JournalLine]) -> None:
-    """Append JSON lines to `out` and make them durable before returning."""
-    write_rendered(out, [render_line(line) for line in lines])
-
-
-def write_rendered(out: TextIO, texts: Sequence[str]) -> None:
-    """Append lines already rendered by `render_line`, durable before returning."""
+def write_lines(out: TextIO, texts: Sequence[str]) -> None:
+    """Append lines rendered by `render_line` to `out`, durable before returning."""
     if not texts:
         return
     out.write("".join(texts))
@@ -95,12 +90,9 @@ class Journal:
         journal.clear()
         return journal
 
-    def stage(self, lines: Sequence[JournalLine]) -> None:
-        """Replace the staged batch with `lines`; durable when this returns."""
-        self.stage_rendered([render_line(line) for line in lines])
-
-    def stage_rendered(self, texts: Sequence[str]) -> None:
-        """`stage` for lines already rendered by `render_line` (the job renders each once)."""
+    def stage(self, texts: Sequence[str]) -> None:
+        """Replace the staged batch with lines rendered by `render_line` (the job renders
+        each line once, for the journal and the output); durable when this returns."""
         self._rewrite(list(texts))
 
     def clear(self) -> None:
@@ -234,7 +226,7 @@ def recover(
             if staged is not None and staged.out is not None and committed:
                 already = written_customers(staged.out, occasion, day)
             missing = [line for line in committed if line.get("customer_id") not in already]
-            write_lines(out, missing)
+            write_lines(out, [render_line(line) for line in missing])
             emitted += len(missing)
             log.info(
                 "campaign_journal_recovered",

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from recsys.campaign import CampaignSummary, run_campaign
 from recsys.campaign.codes import ALPHABET
 from recsys.campaign.job import CampaignError
-from recsys.campaign.journal import Journal
+from recsys.campaign.journal import Journal, render_line
 from recsys.rules.tiers import voucher_percent
 from recsys.store.tables import contact_log, customers, vouchers
 from tests.campaign.conftest import DAY, Shop, read_lines, setup_shop
@@ -158,8 +158,9 @@ def test_staged_but_uncommitted_batch_is_dropped(shop: Shop) -> None:
     """A kill between staging and commit: the staged codes were never issued."""
     target = shop.cast.regular[0]
     journal = Journal.create(shop.settings.home / "campaigns", "anniversary", DAY, None)
-    journal.stage([{"customer_id": target, "occasion": "anniversary", "date": DAY.isoformat(),
-                    "voucher": {"code": "ANNIV-AAAA-AAAA-AAAA"}}])
+    journal.stage([render_line({"customer_id": target, "occasion": "anniversary",
+                                "date": DAY.isoformat(),
+                                "voucher": {"code": "ANNIV-AAAA-AAAA-AAAA"}})])
     journal.release()
     out = io.StringIO()
     summary = _run(shop, out)
@@ -179,7 +180,7 @@ def test_lines_already_in_the_output_file_are_not_repeated(shop: Shop, tmp_path:
     lines = read_lines(text)
     # Rebuild the state of a run killed while writing its last line.
     journal = Journal.create(shop.settings.home / "campaigns", "anniversary", DAY, path)
-    journal.stage(lines[-2:])
+    journal.stage([render_line(line) for line in lines[-2:]])
     journal.release()
     path.write_text("".join(rows[:-1]) + rows[-1][:25], encoding="utf-8")
     with path.open("a", encoding="utf-8") as handle:
