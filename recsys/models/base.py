@@ -530,13 +530,13 @@ class Recommender(ABC, Generic[P]):
     ) -> dict[str, Sequence[ScoredItem]]:
         """`_finish` for a batch of precomputed rows, vectorised for the usual full rows.
 
-        A row of `n` valid, distinct items needs no dropping or padding, so it is
-        mapped straight to external ids; any other row goes through `_finish`.
+        `ids` holds `n` slots per row (stored lists are read only when they hold at
+        least `n`). A row of valid, distinct items needs no dropping or padding, so it
+        is mapped straight to external ids; any other row goes through `_finish`.
         """
         ordered = np.sort(ids, axis=1)
         clean = (
-            (ids.shape[1] == n)
-            & (ordered[:, :1] >= 0).all(axis=1)
+            (ordered[:, :1] >= 0).all(axis=1)
             & (ordered[:, 1:] != ordered[:, :-1]).all(axis=1)
             & np.isfinite(scores).all(axis=1)
         )
