@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
+import pytest
 from sqlalchemy import Engine, select
 
 from recsys.store import bulk
@@ -120,3 +121,75 @@ def test_customer_ids_upsert_keeps_stored_customers_and_repeats(engine: Engine) 
             tuple(r) for r in conn.execute(select(customers.c.customer_id, customers.c.email))
         )
     assert got == [("C'3", None), ("C1", "c1@example.com"), ("C2", None)]
+
+
+def _lines(keys: list[tuple[str, str]], quantity: float) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "order_id": [o for o, _ in keys],
+            "item_id": [i for _, i in keys],
+            "quantity": [quantity] * len(keys),
+            "unit_price": [float(n) for n in range(len(keys))],
+        },
+        schema_overrides={"quantity": pl.Float64, "unit_price": pl.Float64},
+    )
+
+
+def _stored_lines(engine: Engine) -> dict[tuple[str, str], tuple[float, float | None]]:
+    with engine.connect() as conn:
+        got = conn.execute(
+            select(
+                order_lines.c.order_id,
+                order_lines.c.item_id,
+                order_lines.c.quantity,
+                order_lines.c.unit_price,
+            )
+        )
+        return {(o, i): (q, p) for o, i, q, p in got}
+
+
+@pytest.mark.parametrize("per_statement", [1, 4, 7])
+def test_rows_split_over_multi_row_statements_all_land(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, per_statement: int
+) -> None:
+    """SQLite binds many rows per statement: whole statements and the shorter last one."""
+    monkeypatch.setattr(bulk, "_SQLITE_ROWS_PER_STATEMENT", per_statement)
+    keys = [(f"O{n // 3}", f"I{n % 3}") for n in range(30)]  # 30 = 4 x 7 + 2
+    with engine.begin() as conn:
+        writer = bulk.BulkWriter(conn)
+        writer.upsert(
+            bulk.ORDER_LINES,
+            bulk.Rows.prepare(_lines(keys, 2.0), writer.dialect, {"load_id": "L1"}),
+        )
+        # The same load again: quantities add up (a repeated key split across batches).
+        writer.upsert(
+            bulk.ORDER_LINES,
+            bulk.Rows.prepare(_lines(keys[5:], 1.0), writer.dialect, {"load_id": "L1"}),
+        )
+    got = _stored_lines(engine)
+    assert len(got) == 30
+    for n, key in enumerate(keys):
+        if n < 5:
+            assert got[key] == (2.0, float(n))
+        else:  # 2 x price n, then 1 x price n - 5: the quantity-weighted mean
+            assert got[key] == (3.0, pytest.approx((2.0 * n + (n - 5)) / 3.0))
+
+
+def test_a_key_repeated_inside_one_sqlite_statement_merges(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite upserts row after row inside a multi-row statement (PostgreSQL refuses a
+    statement that updates a row twice; the loader never sends one)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite statement grouping")
+    monkeypatch.setattr(bulk, "_SQLITE_ROWS_PER_STATEMENT", 4)
+    keys = [("O1", "A"), ("O1", "A"), ("O2", "A"), ("O1", "A"), ("O1", "A"), ("O2", "A")]
+    with engine.begin() as conn:
+        writer = bulk.BulkWriter(conn)
+        writer.upsert(
+            bulk.ORDER_LINES,
+            bulk.Rows.prepare(_lines(keys, 1.0), writer.dialect, {"load_id": "L1"}),
+        )
+    got = _stored_lines(engine)
+    assert got[("O1", "A")] == (4.0, pytest.approx((0 + 1 + 3 + 4) / 4))
+    assert got[("O2", "A")] == (2.0, pytest.approx((2 + 5) / 2))
