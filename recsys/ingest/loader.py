@@ -126,6 +126,16 @@ def _merge_keys(lines: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([lines.filter(~repeated).select(columns), merged])
 
 
+def _with_values(rejects: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
+    """`rejects` (_line, _reason) with each line's values from `raw`, in the rejects' order."""
+    lines = raw[LINE]
+    if raw.height and lines[-1] - lines[0] == raw.height - 1:
+        # A batch numbers its lines consecutively: a line's row is its offset, no join.
+        values = raw.drop(LINE).select(pl.all().gather(rejects[LINE] - lines[0]))
+        return pl.concat([rejects, values], how="horizontal")
+    return rejects.join(raw, on=LINE, how="left", maintain_order="left")
+
+
 @dataclass(frozen=True, slots=True)
 class _Rejected:
     """A batch's rejects: (line, reason), the rows for the rejects file, counts per reason.
@@ -141,12 +151,11 @@ class _Rejected:
 
     @staticmethod
     def of(parts: Sequence[pl.DataFrame], raw: pl.DataFrame) -> _Rejected:
+        parts = [part for part in parts if part.height] or parts[:1]
         rejects = pl.concat(parts) if len(parts) > 1 else parts[0]
         reasons: Counter[str] = Counter()
         _count_reasons(rejects, reasons)
-        rows = rejects.join(raw, on=LINE, how="left", maintain_order="left").rename(
-            {LINE: "line", REASON: "reason"}
-        )
+        rows = _with_values(rejects, raw).rename({LINE: "line", REASON: "reason"})
         rendered = io.BytesIO()
         if rows.height:
             rows.write_csv(rendered, include_header=False)
@@ -184,10 +193,28 @@ def _settle(lines: pl.DataFrame, owners: pl.DataFrame, load_id: str, dialect: st
     accepted = with_owner.filter(pl.col("customer_id") == pl.col("owner")).drop("owner")
     # An order's accepted lines all have its owner: first customer = the owner.
     per_order = accepted.group_by("order_id", maintain_order=True).agg(
-        pl.col("customer_id").first(),
-        pl.col("purchased_at").n_unique().alias("times"),
-        pl.col("purchased_at").min().alias("first_at"),
+        pl.col("customer_id").first(), *_TIMES
     )
+    return _settled(accepted, per_order, owner_rejects, load_id, dialect)
+
+
+#: Per order: how many distinct times its lines have, and the earliest.
+_TIMES = (
+    pl.col("purchased_at").n_unique().alias("times"),
+    pl.col("purchased_at").min().alias("first_at"),
+)
+_NO_OWNER_REJECTS = pl.DataFrame(schema={LINE: pl.Int64, REASON: pl.Utf8})
+
+
+def _settled(
+    accepted: pl.DataFrame,
+    per_order: pl.DataFrame,
+    owner_rejects: pl.DataFrame,
+    load_id: str,
+    dialect: str,
+) -> _Settled:
+    """`accepted` lines and their orders (`per_order`: order_id, customer_id, times,
+    first_at) made ready for the writes; keys merged."""
     orders = per_order.select("order_id", "customer_id", pl.col("first_at").alias("purchased_at"))
     return _Settled(
         accepted=accepted.height,
@@ -225,11 +252,21 @@ class _TxBatch:
 def _prepare_transactions(
     raw: pl.DataFrame, checked: Checked, load_id: str, dialect: str
 ) -> _TxBatch:
-    first_owners = checked.valid.group_by("order_id", maintain_order=True).agg(
-        pl.col("customer_id").first().alias("first_customer")
+    per_order = checked.valid.group_by("order_id", maintain_order=True).agg(
+        pl.col("customer_id").first(),
+        pl.col("customer_id").n_unique().alias("customers"),
+        *_TIMES,
     )
-    owners = first_owners.rename({"first_customer": "owner"})
-    settled = _settle(checked.valid, owners, load_id, dialect)
+    first_owners = per_order.select("order_id", pl.col("customer_id").alias("first_customer"))
+    if per_order["customers"].max() == 1:
+        # No order of the batch has lines of two customers (the usual case): every valid
+        # line is accepted, and this one group-by already gives each order its first time.
+        settled = _settled(
+            checked.valid, per_order.drop("customers"), _NO_OWNER_REJECTS, load_id, dialect
+        )
+    else:
+        owners = first_owners.rename({"first_customer": "owner"})
+        settled = _settle(checked.valid, owners, load_id, dialect)
     rejected = _Rejected.of([checked.rejects, settled.owner_rejects], raw)
     return _TxBatch(raw, checked, first_owners, settled, rejected)
 

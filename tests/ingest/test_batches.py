@@ -55,8 +55,15 @@ def test_several_batches_one_rejects_file_and_merged_keys(engine: Engine, tmp_pa
     with summary.rejects_path.open() as handle:
         text = handle.read()
     assert text.count("line,reason,") == 1  # one header line, whatever the batches
-    rejects = {int(r["line"]): r["reason"] for r in csv.DictReader(text.splitlines())}
+    records = list(csv.DictReader(text.splitlines()))
+    rejects = {int(r["line"]): r["reason"] for r in records}
     assert len(rejects) == unknown + 1
+    # Each reject carries the values of its own line, in every batch.
+    written = _rows()
+    assert all(
+        [r["order_id"], r["customer_id"], r["item_id"]] == written[int(r["line"]) - 2][:3]
+        for r in records
+    )
     assert rejects[ROWS + 3] == "order 'O000001' belongs to customer 'C1', not 'C9'"
     assert all(
         rejects[i + 2] == "item_id 'NOPE' is not in the catalog" for i in range(7, ROWS, 1000)
