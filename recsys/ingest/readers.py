@@ -85,7 +85,7 @@ def iter_batches(
         with pa.input_stream(str(path), compression="detect") as raw:
             for block in _line_blocks(raw, block_bytes, skip_header=True, first_bytes=_FIRST_BYTES):
                 table = pacsv.read_csv(
-                    io.BytesIO(block),
+                    pa.BufferReader(block),  # reads the block in place
                     read_options=read_options,
                     parse_options=parse_options,
                     convert_options=convert_options,
@@ -112,7 +112,7 @@ def _line_blocks(
     *,
     skip_header: bool,
     first_bytes: int | None = None,
-) -> Iterator[bytes]:
+) -> Iterator[memoryview]:
     """Blocks that end on a line end (the last one may not), of about `block_bytes`.
 
     With `first_bytes`, the first block is about that size (at most `block_bytes`) and
@@ -131,18 +131,24 @@ def _line_blocks(
             skip_header = False
     while True:
         # What is pending (read past the header, or a partial line) counts to the block.
-        chunk = stream.read(target - len(pending) if len(pending) < target else target)
-        if not chunk:
+        size = target - len(pending) if len(pending) < target else target
+        # Decompressed straight into the block's buffer, and the block handed on as a view
+        # of it: no copy of the block (joining the pending line and slicing the block off
+        # used to copy it twice: 0.06 s of CPU on the UCI file's 48 MB).
+        data = bytearray(len(pending) + size)
+        data[: len(pending)] = pending
+        got = stream.readinto(memoryview(data)[len(pending) :])
+        if not got:
             if pending:
-                yield pending
+                yield memoryview(pending)
             return
-        data = pending + chunk
-        cut = data.rfind(b"\n")
+        end = len(pending) + got
+        cut = data.rfind(b"\n", 0, end)
         if cut < 0:
-            pending = data
+            pending = bytes(data[:end])
             continue
-        yield data[: cut + 1]
-        pending = data[cut + 1 :]
+        pending = bytes(data[cut + 1 : end])
+        yield memoryview(data)[: cut + 1]
         target = min(target * 2, block_bytes)
 
 

@@ -16,7 +16,12 @@ def _data(lines: int) -> bytes:
 
 def test_blocks_ramp_up_end_on_lines_and_lose_nothing() -> None:
     data = _data(20_000)
-    blocks = list(_line_blocks(pa.BufferReader(data), 64_000, skip_header=True, first_bytes=8_000))
+    blocks = [
+        bytes(block)
+        for block in _line_blocks(
+            pa.BufferReader(data), 64_000, skip_header=True, first_bytes=8_000
+        )
+    ]
     assert b"".join(blocks) == data[data.index(b"\n") + 1 :]
     assert all(block.endswith(b"\n") for block in blocks)
     sizes = [len(block) for block in blocks]
@@ -29,7 +34,9 @@ def test_blocks_ramp_up_end_on_lines_and_lose_nothing() -> None:
 
 def test_without_a_first_size_every_block_is_full_size() -> None:
     data = _data(5_000)
-    blocks = list(_line_blocks(pa.BufferReader(data), 10_000, skip_header=False))
+    blocks = [
+        bytes(block) for block in _line_blocks(pa.BufferReader(data), 10_000, skip_header=False)
+    ]
     assert b"".join(blocks) == data
     assert all(9_900 < len(block) <= 10_000 for block in blocks[:-1])
 
@@ -37,7 +44,10 @@ def test_without_a_first_size_every_block_is_full_size() -> None:
 def test_a_line_longer_than_a_block_stays_whole() -> None:
     long_line = b"x" * 50_000 + b"\n"
     data = b"h\n" + b"a\n" + long_line + b"b\n"
-    blocks = list(_line_blocks(pa.BufferReader(data), 1_000, skip_header=True, first_bytes=100))
+    blocks = [
+        bytes(block)
+        for block in _line_blocks(pa.BufferReader(data), 1_000, skip_header=True, first_bytes=100)
+    ]
     assert b"".join(blocks) == data[2:]
     assert long_line in blocks or any(long_line in block for block in blocks)
     assert all(block.endswith(b"\n") for block in blocks)
