@@ -177,8 +177,12 @@ def train(
     threads: Annotated[int, typer.Option(help="implicit's threads (0 = all cores)")] = 0,
     candidates: Annotated[
         int,
-        typer.Option(min=0, help="items precomputed per customer for serving (0: none)"),
-    ] = 100,
+        typer.Option(
+            min=0,
+            help="items precomputed per customer for serving (0: none; each request "
+            "searches the model's norm-sorted index)",
+        ),
+    ] = 0,  # training.train.DEFAULT_CANDIDATES, not imported here to keep the CLI lazy
 ) -> None:
     """Train from the store, save a versioned artifact and make it current."""
     from recsys.store.catalog import catalog_frame

@@ -65,8 +65,8 @@ _STALE_TMP_SECONDS = 3600.0
 class ArtifactMeta:
     """Everything in `meta.json` besides the arrays.
 
-    data_fingerprint: rows, customers, items, orders, first/last purchase, sha256
-        of the training purchases; answers "what was this trained on".
+    data_fingerprint: rows, first/last purchase and a content hash (sha256) of the
+        training purchases; answers "what was this trained on".
     timings: seconds per stage (`matrix`, `fit`, `save`).
     counts: matrix size (`users`, `items`, `nnz`).
     metrics: evaluation results when training ran one, else empty.
@@ -389,6 +389,7 @@ def load_model(
     *,
     num_threads: int = 0,
     mmap: bool = False,
+    checksums: bool = True,
 ) -> LoadedModel:
     """Load `version` (default: the current one) and check it end to end.
 
@@ -399,6 +400,8 @@ def load_model(
     `mmap` maps the arrays instead of reading them (serving): shapes
     are checked, and the values rely on the checksum of bytes that were fully
     checked when the version was saved and loaded back.
+    `checksums=False` skips hashing the files: only for the version a caller has just
+    saved, whose checksums were computed from the written files a moment before.
     """
     if version is None:
         version = current_version(models_dir)
@@ -407,12 +410,12 @@ def load_model(
     meta = read_meta(models_dir, version)
     folder = _version_dir(models_dir, version)
     raw = json.loads((folder / META).read_text(encoding="utf-8"))
-    checksums = raw.get("checksums") or {}
+    expected = raw.get("checksums") or {}
     for name in (ARRAYS, IDS):
         path = folder / name
         if not path.is_file():
             raise ArtifactError(f"{version}: {name} is missing")
-        if checksums.get(name) != _sha256(path):
+        if checksums and expected.get(name) != _sha256(path):
             raise ArtifactError(f"{version}: {name} does not match its checksum (corrupt)")
     try:
         ids = json.loads((folder / IDS).read_text(encoding="utf-8"))
@@ -461,14 +464,20 @@ def list_versions(models_dir: Path) -> list[VersionInfo]:
 
 
 def use_version(
-    models_dir: Path, version: str, *, num_threads: int = 0, mmap: bool = False
+    models_dir: Path,
+    version: str,
+    *,
+    num_threads: int = 0,
+    mmap: bool = False,
+    checksums: bool = True,
 ) -> LoadedModel:
     """Point `current` at `version` (rollback or roll forward) after loading it fully.
 
     A version that does not load raises ArtifactError and `current` stays as it was.
-    `mmap` checks it as serving loads it (see `load_model`).
+    `mmap` and `checksums` as for `load_model`.
     """
-    loaded = load_model(models_dir, version, num_threads=num_threads, mmap=mmap)
+    loaded = load_model(models_dir, version, num_threads=num_threads, mmap=mmap,
+                        checksums=checksums)
     _write_text_atomic(models_dir / CURRENT, version + "\n")
     return loaded
 

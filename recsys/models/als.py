@@ -9,7 +9,12 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
-from recsys.models.base import ImplicitRecommender, TrainedData, require_array
+from recsys.models.base import (
+    ImplicitRecommender,
+    ModelStateError,
+    TrainedData,
+    require_array,
+)
 from recsys.models.topk import FactorTopK
 
 __all__ = ["ALSParams", "ALSRecommender", "build_als", "restore_als"]
@@ -58,11 +63,23 @@ def restore_als(
     return model
 
 
-def als_arrays(model: AlternatingLeastSquares) -> dict[str, np.ndarray]:
-    return {
+def als_arrays(model: AlternatingLeastSquares, top: FactorTopK | None) -> dict[str, np.ndarray]:
+    """The factors, and the norm-sorted index that lets serving prune every top-k."""
+    arrays = {
         "als.user_factors": np.asarray(model.user_factors, dtype=np.float32),
         "als.item_factors": np.asarray(model.item_factors, dtype=np.float32),
     }
+    if top is not None:
+        arrays.update(top.to_arrays("als"))
+    return arrays
+
+
+def restore_top(model: AlternatingLeastSquares, arrays: Mapping[str, np.ndarray]) -> FactorTopK:
+    """The top-k scorer over the restored item factors, with the saved index if any."""
+    try:
+        return FactorTopK.from_arrays(np.asarray(model.item_factors), arrays, "als")
+    except ValueError as exc:
+        raise ModelStateError(str(exc)) from exc
 
 
 class ALSRecommender(ImplicitRecommender[ALSParams, AlternatingLeastSquares]):
@@ -81,7 +98,7 @@ class ALSRecommender(ImplicitRecommender[ALSParams, AlternatingLeastSquares]):
 
     def _restore(self, data: TrainedData, arrays: Mapping[str, np.ndarray]) -> None:
         self._model = restore_als(self._params, self._num_threads, data, arrays)
-        self._top = FactorTopK(np.asarray(self._model.item_factors))
+        self._top = restore_top(self._model, arrays)
 
     def _score_users(
         self, user_idx: np.ndarray, n: int, exclude_seen: bool
@@ -94,7 +111,7 @@ class ALSRecommender(ImplicitRecommender[ALSParams, AlternatingLeastSquares]):
         return self._top(users, min(n, len(self.data.item_ids)), self._num_threads)
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
-        return als_arrays(self.model)
+        return als_arrays(self.model, self._top)
 
     def _score_row(
         self, row: sp.csr_matrix, n: int, exclude_seen: bool

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
-from recsys.models.als import ALSParams, als_arrays, build_als, restore_als
+from recsys.models.als import ALSParams, als_arrays, build_als, restore_als, restore_top
 from recsys.models.base import Recommender, TrainedData, require_array, top_n
 from recsys.models.topk import FactorTopK
 
@@ -110,11 +110,11 @@ class HybridRecommender(Recommender[HybridParams]):
     def _restore(self, data: TrainedData, arrays: Mapping[str, np.ndarray]) -> None:
         self._als = restore_als(self._params.als_params(), self._num_threads, data, arrays)
         self._habit = require_array(arrays, "hybrid.habit", (len(data.user_ids),))
-        self._top = FactorTopK(np.asarray(self._als.item_factors))
+        self._top = restore_top(self._als, arrays)
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
         assert self._habit is not None
-        return {**als_arrays(self.als), "hybrid.habit": self._habit}
+        return {**als_arrays(self.als, self._top), "hybrid.habit": self._habit}
 
     def _blend(self, users: np.ndarray, counts: sp.csr_matrix, habit: np.ndarray) -> np.ndarray:
         """Blended `(len(users), n_items)` scores from user factors and order counts.

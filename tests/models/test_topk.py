@@ -45,7 +45,10 @@ def test_customers_the_bound_cannot_settle_still_get_the_exact_list() -> None:
     users[10] = 0.0
     index = NormPrunedTopK(items, first_head=16)
     for k in (5, 20, 300, 2000):
+        index.scored_pairs = 0
         got = index.topk(users, k)
+        # each round scores only the items the earlier ones did not: never more than a scan
+        assert index.scored_pairs <= 50 * 1000
         want = topk(items, users, min(k, 1000))
         assert got[0].shape == (50, min(k, 1000))
         np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
@@ -66,3 +69,29 @@ def test_small_batches_scan_and_large_ones_prune() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         NormPrunedTopK(np.ones((4, 2), dtype=np.float32), growth=1)
+
+
+def test_a_saved_index_prunes_every_call_and_matches_the_scan() -> None:
+    items = _skewed(2000, 8, seed=7)
+    built = FactorTopK(items, first_head=32)
+    arrays = built.to_arrays("als")
+    assert sorted(arrays["als.norm_order"].tolist()) == list(range(2000))
+    served = FactorTopK.from_arrays(items, arrays, "als", first_head=32)
+    few = np.random.default_rng(8).normal(size=(20, 8)).astype(np.float32)
+    assert few.shape[0] < PRUNE_MIN_USERS
+    _assert_same_top(served(few, 15), topk(items, few, 15))
+    # a request of a few users searches the saved index too, scoring less than a scan
+    assert served._pruned is not None and 0 < served._pruned.scored_pairs < 20 * 2000
+
+
+def test_an_index_that_does_not_fit_the_factors_is_refused() -> None:
+    items = _skewed(100, 4, seed=9)
+    arrays = FactorTopK(items).to_arrays("als")
+    twice = dict(arrays, **{"als.norm_order": np.zeros(100, dtype=np.int32)})
+    with pytest.raises(ValueError, match="permutation"):
+        FactorTopK.from_arrays(items, twice, "als")
+    short = dict(arrays, **{"als.items_by_norm": arrays["als.items_by_norm"][:50]})
+    with pytest.raises(ValueError, match="shape"):
+        FactorTopK.from_arrays(items, short, "als")
+    # an artifact from before the index was saved still loads (and builds it on demand)
+    assert FactorTopK.from_arrays(items, {}, "als")._pruned is None

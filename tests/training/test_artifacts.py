@@ -159,6 +159,9 @@ def test_memory_mapped_load_serves_the_same(
     assert mapped.precomputed == read.precomputed == 6
     if mapped.personalised:  # rows come from the file with pread, not through the mapping
         assert mapped._lists is not None and mapped._lists.files is not None
+    if model in ("als", "hybrid"):  # the saved norm index is used as mapped, not rebuilt
+        top = mapped._top  # type: ignore[attr-defined]
+        assert top._pruned is not None and not top._pruned.items_by_norm.flags.owndata
     for customer in ("C0", "C1", "C2", "nobody"):
         assert mapped.recommend(customer, 4) == read.recommend(customer, 4)
         assert mapped.recommend(customer, 9) == read.recommend(customer, 9)
