@@ -169,6 +169,11 @@ _WORKER: _Worker | None = None
 
 def _init_worker(ctx: DraftContext, store_url: str, parent: int) -> None:
     global _WORKER
+    from threadpoolctl import threadpool_limits
+
+    # The workers are the parallelism: threads inside each (BLAS, implicit's OpenMP
+    # top-k) would only fight the other workers for the cores.
+    threadpool_limits(limits=1)
     _WORKER = _Worker(ctx, create_store_engine(store_url))
 
     def exit_with_parent() -> None:

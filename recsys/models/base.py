@@ -457,11 +457,16 @@ class Recommender(ABC, Generic[P]):
             if self._stored(n, exclude_seen):
                 assert self._lists is not None
                 ids, scores = self._lists.rows(idx)
-                out.update(self._finish_stored(known, ids[:, :n], scores[:, :n], n))
+                out.update(self._finish_rows(known, ids[:, :n], scores[:, :n], n))
             else:
-                ids, scores = self._score_users(idx, n, exclude_seen)
-                for row, customer_id in enumerate(known):
-                    seen = data.user_items[idx[row]] if exclude_seen else None
+                # implicit's top-k already runs its batches on every core; a threaded
+                # BLAS inside each would only oversubscribe them (2.5x slower here)
+                with single_threaded_blas():
+                    ids, scores = self._score_users(idx, n, exclude_seen)
+                if not exclude_seen:
+                    out.update(self._finish_rows(known, ids, scores, n))
+                for row, customer_id in enumerate(known if exclude_seen else ()):
+                    seen = data.user_items[idx[row]]
                     out[customer_id] = self._finish(ids[row], scores[row], n, seen)
         fallback: list[ScoredItem] | None = None
         for customer_id in customer_ids:
@@ -525,18 +530,18 @@ class Recommender(ABC, Generic[P]):
         # stable sort so ties keep column order and answers are deterministic
         return np.argsort(-self._item_popularity(), kind="stable")
 
-    def _finish_stored(
+    def _finish_rows(
         self, customer_ids: Sequence[str], ids: np.ndarray, scores: np.ndarray, n: int
     ) -> dict[str, Sequence[ScoredItem]]:
-        """`_finish` for a batch of precomputed rows, vectorised for the usual full rows.
+        """`_finish` (no seen items) for a batch of rows, vectorised for the usual full rows.
 
-        `ids` holds `n` slots per row (stored lists are read only when they hold at
-        least `n`). A row of valid, distinct items needs no dropping or padding, so it
-        is mapped straight to external ids; any other row goes through `_finish`.
+        A row of `n` valid, distinct items needs no dropping or padding, so it is
+        mapped straight to external ids; any other row goes through `_finish`.
         """
         ordered = np.sort(ids, axis=1)
         clean = (
-            (ordered[:, :1] >= 0).all(axis=1)
+            np.full(len(ids), ids.shape[1] == n)
+            & (ordered[:, :1] >= 0).all(axis=1)
             & (ordered[:, 1:] != ordered[:, :-1]).all(axis=1)
             & np.isfinite(scores).all(axis=1)
         )
