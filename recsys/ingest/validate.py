@@ -39,9 +39,11 @@ class Checked:
 
 
 def _timestamp_attempts(text: pl.Expr) -> list[pl.Expr]:
-    text = text.str.replace(r"Z$", "+00:00")
+    # Only the aware shapes read a `Z` (the naive ones reject any suffix, `Z` or `+00:00`
+    # alike): a naive export does not pay a regex over every value.
+    aware = text.str.replace(r"Z$", "+00:00")
     return [
-        text.str.to_datetime(fmt, strict=False, time_unit="us").dt.convert_time_zone("UTC")
+        aware.str.to_datetime(fmt, strict=False, time_unit="us").dt.convert_time_zone("UTC")
         for fmt in _AWARE_FORMATS
     ] + [
         text.str.to_datetime(fmt, strict=False, time_unit="us").dt.replace_time_zone("UTC")
