@@ -215,7 +215,11 @@ def _settled(
 ) -> _Settled:
     """`accepted` lines and their orders (`per_order`: order_id, customer_id, times,
     first_at) made ready for the writes; keys merged."""
-    orders = per_order.select("order_id", "customer_id", pl.col("first_at").alias("purchased_at"))
+    # In the order of the (customer, time, order) index: its inserts, scattered over every
+    # customer otherwise, cost more than the table's (UCI: 0.065 -> 0.05 s of CPU).
+    orders = per_order.select(
+        "order_id", "customer_id", pl.col("first_at").alias("purchased_at")
+    ).sort("customer_id", "purchased_at", "order_id")
     return _Settled(
         accepted=accepted.height,
         owner_rejects=owner_rejects,
