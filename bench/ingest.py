@@ -8,16 +8,22 @@ the same columns in one transaction: SQLite `executemany` of an INSERT, PostgreS
 `COPY ... FROM STDIN` with psycopg 3 `write_row`. Ratio = raw seconds / our seconds
 (1.0 = as fast as the raw load); goal >= 0.5. Each side's best of `REPEATS` runs,
 interleaved, each into a fresh store (as the `train` benchmark keeps the best of each).
+The notes also give each run's CPU seconds of this process over the same span (all its
+threads; for PostgreSQL the client's only) and the load average before the runs: on
+a shared machine a side that needs more CPU than it gets is bounded by it.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import sqlite3
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +55,20 @@ def _load_catalog(engine: Engine, rejects: Path) -> set[str]:
         return set(conn.execute(select(items.c.item_id)).scalars())
 
 
-def _ours(engine: Engine, rejects: Path) -> tuple[float, int, int]:
-    """Seconds, lines read, lines accepted."""
+def _ours(engine: Engine, rejects: Path) -> tuple[float, float, int, int]:
+    """Seconds, CPU seconds, lines read, lines accepted."""
     from recsys.ingest.loader import ingest_file
 
     with timed() as t:
+        cpu = time.process_time()
         summary = ingest_file(engine, "transactions", UCI_PATH, _column_map(UCI_MAP),
                               rejects_dir=rejects)
-    return t[0], summary.read, summary.accepted
+        cpu = time.process_time() - cpu
+    return t[0], cpu, summary.read, summary.accepted
 
 
-def _raw_sqlite(path: Path, rows: list[tuple[Any, ...]]) -> float:
+def _raw_sqlite(path: Path, rows: list[tuple[Any, ...]]) -> tuple[float, float]:
+    """Seconds, CPU seconds."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -71,15 +80,18 @@ def _raw_sqlite(path: Path, rows: list[tuple[Any, ...]]) -> float:
         )
         sql = f"INSERT INTO raw_lines ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
         with timed() as t:
+            cpu = time.process_time()
             conn.execute("BEGIN")
             conn.executemany(sql, rows)
             conn.execute("COMMIT")
-        return t[0]
+            cpu = time.process_time() - cpu
+        return t[0], cpu
     finally:
         conn.close()
 
 
-def _raw_postgres(schema: str, rows: list[tuple[Any, ...]]) -> float:
+def _raw_postgres(schema: str, rows: list[tuple[Any, ...]]) -> tuple[float, float]:
+    """Seconds, CPU seconds of this process (the client)."""
     import psycopg
 
     with psycopg.connect(PG_URL, options=f"-csearch_path={schema}") as conn:
@@ -90,13 +102,15 @@ def _raw_postgres(schema: str, rows: list[tuple[Any, ...]]) -> float:
         )
         conn.commit()
         with timed() as t:
+            cpu = time.process_time()
             with conn.cursor() as cur, cur.copy(
                 f"COPY raw_lines ({', '.join(COLUMNS)}) FROM STDIN"
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
             conn.commit()
-        return t[0]
+            cpu = time.process_time() - cpu
+        return t[0], cpu
 
 
 def _rows(lines: pl.DataFrame, sqlite: bool) -> list[tuple[Any, ...]]:
@@ -105,19 +119,27 @@ def _rows(lines: pl.DataFrame, sqlite: bool) -> list[tuple[Any, ...]]:
     return lines.rows()
 
 
-def _row(
-    backend: str,
-    ours: float,
-    raw: float,
-    read: int,
-    accepted: int,
-    raw_name: str,
-    raws: list[float],
-    our_runs: list[float],
-) -> Row:
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    """One raw load and one of ours: wall and CPU seconds of each, lines read, accepted."""
+
+    raw: float
+    raw_cpu: float
+    ours: float
+    our_cpu: float
+    read: int
+    accepted: int
+
+
+def _row(backend: str, raw_name: str, pairs: list[_Pair], load_avg: float) -> Row:
     def listed(values: list[float]) -> str:
         return ", ".join(f"{v:.2f}" for v in values)
 
+    raws, our_runs = [p.raw for p in pairs], [p.ours for p in pairs]
+    raw_cpus, our_cpus = [p.raw_cpu for p in pairs], [p.our_cpu for p in pairs]
+    raw, ours = min(raws), min(our_runs)
+    read, accepted = pairs[0].read, pairs[0].accepted
+    cpu_of = "this process" if backend == "SQLite" else "this process, the client"
     return Row(
         bench="ingest",
         case=f"UCI transactions -> {backend}",
@@ -130,10 +152,13 @@ def _row(
         notes=(
             f"UCI Online Retail (no seed): {read:,} lines read ({read / ours:,.0f}/s), "
             f"{accepted:,} accepted = rows of both; best of {len(raws)} interleaved, each "
-            f"into a fresh store: ours {listed(our_runs)} s, raw {listed(raws)} s"
+            f"into a fresh store: ours {listed(our_runs)} s, raw {listed(raws)} s; "
+            f"CPU s ({cpu_of}): ours {listed(our_cpus)}, raw {listed(raw_cpus)}; "
+            f"load average before: {load_avg:.2f}"
         ),
         extra={"our_seconds": ours, "raw_seconds": raw, "read": read, "accepted": accepted,
-               "our_runs": our_runs, "raw_runs": raws},
+               "our_runs": our_runs, "raw_runs": raws, "our_cpu_runs": our_cpus,
+               "raw_cpu_runs": raw_cpus, "load_avg_1min": load_avg},
     )
 
 
@@ -142,8 +167,8 @@ def _row(
 REPEATS = 3
 
 
-def _sqlite_pair(tmp: Path) -> tuple[float, float, int, int]:
-    """One raw load and one of ours into fresh SQLite files: raw s, our s, read, accepted."""
+def _sqlite_pair(tmp: Path) -> _Pair:
+    """One raw load and one of ours into fresh SQLite files."""
     from recsys.store.engine import create_store_engine, migrate
 
     tmp.mkdir(parents=True)
@@ -152,19 +177,19 @@ def _sqlite_pair(tmp: Path) -> tuple[float, float, int, int]:
         migrate(engine)
         item_ids = _load_catalog(engine, tmp / "rejects")
         rows = _rows(uci_typed_lines(item_ids), sqlite=True)
-        raw = _raw_sqlite(tmp / "raw.db", rows)
+        raw, raw_cpu = _raw_sqlite(tmp / "raw.db", rows)
         n_raw = len(rows)
         # 400k live tuples would slow every garbage-collector pass of the measured load.
         del rows
         gc.collect()
-        ours, read, accepted = _ours(engine, tmp / "rejects")
+        ours, our_cpu, read, accepted = _ours(engine, tmp / "rejects")
     finally:
         engine.dispose()
     _check_same_count(accepted, n_raw)
-    return raw, ours, read, accepted
+    return _Pair(raw, raw_cpu, ours, our_cpu, read, accepted)
 
 
-def _postgres_pair(tmp: Path) -> tuple[float, float, int, int]:
+def _postgres_pair(tmp: Path) -> _Pair:
     """The same into a fresh PostgreSQL schema (dropped after)."""
     import psycopg
 
@@ -178,33 +203,31 @@ def _postgres_pair(tmp: Path) -> tuple[float, float, int, int]:
         migrate(engine)
         item_ids = _load_catalog(engine, tmp / "rejects")
         rows = _rows(uci_typed_lines(item_ids), sqlite=False)
-        raw = _raw_postgres(schema, rows)
+        raw, raw_cpu = _raw_postgres(schema, rows)
         n_raw = len(rows)
         del rows
         gc.collect()
-        ours, read, accepted = _ours(engine, tmp / "rejects")
+        ours, our_cpu, read, accepted = _ours(engine, tmp / "rejects")
     finally:
         engine.dispose()
         with psycopg.connect(PG_URL, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     _check_same_count(accepted, n_raw)
-    return raw, ours, read, accepted
+    return _Pair(raw, raw_cpu, ours, our_cpu, read, accepted)
 
 
-def _best_of(pair: Callable[[Path], tuple[float, float, int, int]], tmp: Path) -> list[Any]:
-    runs = [pair(tmp / f"run{number}") for number in range(REPEATS)]
-    raws, ours = [r[0] for r in runs], [r[1] for r in runs]
-    return [min(raws), min(ours), runs[0][2], runs[0][3], raws, ours]
+def _best_of(pair: Callable[[Path], _Pair], tmp: Path) -> tuple[list[_Pair], float]:
+    """The runs, and the 1-minute load average before them."""
+    load_avg = os.getloadavg()[0]
+    return [pair(tmp / f"run{number}") for number in range(REPEATS)], load_avg
 
 
 def bench_sqlite(tmp: Path) -> Row:
-    raw, ours, read, accepted, raws, our_runs = _best_of(_sqlite_pair, tmp)
-    return _row("SQLite", ours, raw, read, accepted, "executemany INSERT", raws, our_runs)
+    return _row("SQLite", "executemany INSERT", *_best_of(_sqlite_pair, tmp))
 
 
 def bench_postgres(tmp: Path) -> Row:
-    raw, ours, read, accepted, raws, our_runs = _best_of(_postgres_pair, tmp)
-    return _row("PostgreSQL", ours, raw, read, accepted, "COPY write_row", raws, our_runs)
+    return _row("PostgreSQL", "COPY write_row", *_best_of(_postgres_pair, tmp))
 
 
 def _check_same_count(accepted: int, raw_rows: int) -> None:
