@@ -14,6 +14,7 @@ from bench._common import DATA_DIR
 
 __all__ = [
     "DEMO_SEED",
+    "SERVING_CANDIDATES",
     "UCI_MAP",
     "UCI_PATH",
     "demo_home",
@@ -40,6 +41,10 @@ UCI_CATALOG_MAP: dict[str, str] = {
     "price": "UnitPrice",
 }
 DEMO_SEED = 7
+#: `recsys train --candidates` of the homes the serving benchmarks (api, campaign) use: a
+#: retailer serving 1M customers precomputes their lists (docs/models.md), though the
+#: CLI's default is none.
+SERVING_CANDIDATES = 100
 
 
 def uci_frame() -> pl.DataFrame:
@@ -143,12 +148,14 @@ def demo_home(
     due_date: date | None = None,
     due_share: float = 0.0,
     store_only: bool = False,
+    candidates: int = SERVING_CANDIDATES,
 ) -> tuple[Path, dict[str, Any]]:
     """Build (once) a RECSYS_HOME under bench/out/homes: SQLite store + a trained model.
 
     The demo retailer (see `demo_retailer`) is ingested (catalog, customers,
     transactions) into `home/recsys.db`, then `train_model(model, now=demo_now())`
-    with the learned rule extras saves the current version to `home/models`. Cached:
+    with the learned rule extras and `candidates` precomputed per customer saves the
+    current version to `home/models`. Cached:
     `home/info.json` (written last) holds the sizes and the seconds each step took.
     Benchmarks that write to the store must copy `recsys.db` first.
     """
@@ -165,7 +172,8 @@ def demo_home(
 
     demo_dir, lines = demo_retailer(customers, items, seed, due_date=due_date,
                                     due_share=due_share)
-    home = DATA_DIR.parent / "homes" / f"{demo_dir.name}-{model}"
+    suffix = "" if candidates == SERVING_CANDIDATES else f"-c{candidates}"
+    home = DATA_DIR.parent / "homes" / f"{demo_dir.name}-{model}{suffix}"
     info_path = home / "info.json"
     if info_path.exists():
         info: dict[str, Any] = json.loads(info_path.read_text(encoding="utf-8"))
@@ -200,13 +208,14 @@ def demo_home(
         rules = load_rules(None)
         extras = learn_rule_extras(purchases, catalog, rules)
         result = train_model(purchases, catalog, model=model, now=demo_now(),
-                             models_dir=home / "models", extras=extras)
+                             models_dir=home / "models", extras=extras, candidates=candidates)
         seconds["train"] = time.perf_counter() - started
     finally:
         engine.dispose()
     info = {
         "customers": customers, "items": items, "seed": seed, "lines": lines, "model": model,
         "version": result.version, "counts": result.counts, "seconds": seconds,
+        "candidates": candidates,
         "due_date": due_date.isoformat() if due_date else None, "due_share": due_share,
         "catalog_csv_bytes": (demo_dir / "catalog.csv").stat().st_size,
     }
