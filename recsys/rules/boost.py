@@ -41,7 +41,7 @@ def complement_boost(candidates: Sequence[Candidate], ctx: RuleContext) -> list[
     reason already set by an earlier rule is kept. The sort is stable, so ties
     keep the model's order. No candidate is added or removed.
     """
-    index = ctx.memo("complement_anchors", lambda: _AnchorIndex(_anchors(ctx)))
+    index = _anchor_index(ctx)
     if not index:
         return list(candidates)
     factor = ctx.config.complements.boost
@@ -61,6 +61,15 @@ def complement_boost(candidates: Sequence[Candidate], ctx: RuleContext) -> list[
         )
     result.sort(key=lambda c: -c.score)
     return result
+
+
+def reranks(ctx: RuleContext) -> bool:
+    """Whether `complement_boost` re-sorts this customer's candidates (it has anchors)."""
+    return bool(_anchor_index(ctx))
+
+
+def _anchor_index(ctx: RuleContext) -> _AnchorIndex:
+    return ctx.memo("complement_anchors", lambda: _AnchorIndex(_anchors(ctx)))
 
 
 def _anchors(ctx: RuleContext) -> list[_Anchor]:

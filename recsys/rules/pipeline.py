@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from recsys.records import ItemColumns
 from recsys.rules.already_bought import already_bought
 from recsys.rules.basket import basket_exclusion
-from recsys.rules.boost import boosted, complement_boost
+from recsys.rules.boost import boosted, complement_boost, reranks
 from recsys.rules.candidates import Candidate, Rule, RuleContext
 from recsys.rules.cooldown import durable_cooldown
 from recsys.rules.dedupe import dedupe, first_of_each
@@ -42,6 +42,12 @@ PREFIX_SAFE: Mapping[Rule, Callable[[RuleContext], float]] = {
     complement_boost: lambda ctx: ctx.config.complements.boost,
     dedupe: _unchanged,
 }
+
+#: PREFIX_SAFE rules that may re-sort the list by score (stably), and whether they do
+#: for a context. The others keep the order, so a longer prefix can be evaluated as the
+#: shorter one plus the new block alone: concatenated, or merged by score when one of
+#: these re-sorts.
+RERANKS: Mapping[Rule, Callable[[RuleContext], bool]] = {complement_boost: reranks}
 
 #: The first prefix the pipeline tries, as a multiple of the limit (it then doubles).
 FIRST_PREFIX = 4
@@ -143,21 +149,32 @@ def _survivors(
         if factor is None:
             return first_of_each(_apply(candidates, ctx, rules, removed))
         ceiling *= factor(ctx)
+    resort = any(RERANKS[rule](ctx) for rule in rules if rule in RERANKS)
+    counts_dedupe = dedupe in rules
+    done = 0
     size = max(FIRST_PREFIX * limit, MIN_PREFIX)
+    kept: list[Candidate] = []
     while True:
-        counted: dict[str, int] = {}
-        survivors = first_of_each(_apply(candidates[:size], ctx, rules, counted))
-        if size >= len(candidates) or (
-            len(survivors) >= limit
+        # Only the new block goes through the rules: each rule decides per candidate, so
+        # the prefix's survivors are the earlier block's plus this one's, in score order
+        # when a rule re-sorted (a stable sort of both: ties keep their positions).
+        block = _apply(candidates[done:size], ctx, rules, removed)
+        merged = kept + block
+        if resort and kept and block:
+            merged.sort(key=lambda c: -c.score)
+        kept = first_of_each(merged)
+        if counts_dedupe and len(kept) < len(merged):
+            # an item in both blocks: the one pass over the prefix would have deduped it
+            removed["dedupe"] = removed.get("dedupe", 0) + len(merged) - len(kept)
+        done = min(size, len(candidates))
+        if done >= len(candidates) or (
+            len(kept) >= limit
             and (
                 limit == 0
-                or survivors[limit - 1].score
-                >= boosted(_best_score_from(candidates, size), ceiling)
+                or kept[limit - 1].score >= boosted(_best_score_from(candidates, done), ceiling)
             )
         ):
-            for name, count in counted.items():
-                removed[name] = removed.get(name, 0) + count
-            return survivors
+            return kept
         size *= 2
 
 
