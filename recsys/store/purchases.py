@@ -94,9 +94,30 @@ def customer_purchases(conn: Connection, customer_id: str) -> list[Purchase]:
     ]
 
 
+# SQLite: the same query through the driver. SQLAlchemy's row and DateTime processing
+# cost about as much as the query itself for a campaign batch's ~18,000 lines; the text
+# times SQLAlchemy writes ("YYYY-MM-DD HH:MM:SS[.ffffff]") parse with `fromisoformat`.
+_SQLITE_PURCHASES_FOR = (
+    "SELECT o.customer_id, l.order_id, l.item_id, l.quantity, l.unit_price, o.purchased_at"
+    " FROM orders AS o JOIN order_lines AS l ON l.order_id = o.order_id"
+    " WHERE o.customer_id IN (SELECT value FROM json_each(?))"
+    " ORDER BY o.purchased_at, l.item_id"
+)
+
+
 def purchases_for(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[Purchase]]:
     """Order lines of many customers at once (campaign batches), oldest first."""
     history: dict[str, list[Purchase]] = {c: [] for c in customer_ids}
+    if conn.dialect.name == "sqlite" and customer_ids:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.execute(_SQLITE_PURCHASES_FOR, (json.dumps(list(customer_ids)),))
+        parse = datetime.fromisoformat
+        for customer_id, order_id, item_id, quantity, unit_price, purchased_at in cursor:
+            history[customer_id].append(
+                Purchase(order_id, item_id, float(quantity), unit_price, parse(purchased_at))
+            )
+        return history
     for start in range(0, len(customer_ids), 5000):
         chunk = list(customer_ids[start : start + 5000])
         rows = conn.execute(_PURCHASES_FOR, {"customer_ids": chunk})
