@@ -43,7 +43,7 @@ def _save(
         fitted.recommender,
         created_at=when,
         matrix_params=fitted.params.matrix_json(),
-        data_fingerprint=fingerprint(purchases),
+        data_fingerprint=fingerprint(purchases, fitted.interactions),
         timings=fitted.timings,
         **kw,  # type: ignore[arg-type]
     )
@@ -57,7 +57,7 @@ def test_round_trip(purchases: pl.DataFrame, tmp_path: Path, now: datetime) -> N
         fitted.recommender,
         created_at=now,
         matrix_params=fitted.params.matrix_json(),
-        data_fingerprint=fingerprint(purchases),
+        data_fingerprint=fingerprint(purchases, fitted.interactions),
         metrics={"ndcg@10": 0.5},
         extras=extras,
         make_current=True,
@@ -213,3 +213,16 @@ def test_extras_must_be_json(purchases: pl.DataFrame, tmp_path: Path, now: datet
     with pytest.raises(ArtifactError, match="extras"):
         _save(purchases, tmp_path, now, extras={"when": now})
     assert list_versions(tmp_path) == []
+
+
+def test_the_fingerprint_names_the_matrix_fitted(purchases: pl.DataFrame, now: datetime) -> None:
+    """Same lines in another order: same hash; one line more of a new item: another."""
+    first = fit_model(purchases, None, model="als", params=FAST, now=now)
+    shuffled = purchases.sample(fraction=1.0, shuffle=True, seed=3)
+    again = fit_model(shuffled, None, model="als", params=FAST, now=now)
+    one = fingerprint(purchases, first.interactions)
+    assert one == fingerprint(shuffled, again.interactions)
+    assert one["rows"] == purchases.height and len(str(one["matrix_sha256"])) == 64
+    extra = pl.concat([purchases, purchases.head(1).with_columns(pl.lit("I-new").alias("item_id"))])
+    changed = fit_model(extra, None, model="als", params=FAST, now=now)
+    assert fingerprint(extra, changed.interactions)["matrix_sha256"] != one["matrix_sha256"]
