@@ -65,8 +65,8 @@ _STALE_TMP_SECONDS = 3600.0
 class ArtifactMeta:
     """Everything in `meta.json` besides the arrays.
 
-    data_fingerprint: rows, first/last purchase and a content hash (sha256) of the
-        training purchases; answers "what was this trained on".
+    data_fingerprint: purchase lines read, first/last purchase and the sha256 of the
+        matrix fitted (`training.train.fingerprint`); answers "what was this trained on".
     timings: seconds per stage (`matrix`, `fit`, `save`).
     counts: matrix size (`users`, `items`, `nnz`).
     metrics: evaluation results when training ran one, else empty.
