@@ -2,8 +2,8 @@
 
 Due customers are selected in SQL by month and day (`EXTRACT` on PostgreSQL, a
 slice of the ISO text SQLite stores dates as), so a 1M-customer
-store is one sequential scan of `customers` (plus one aggregate over the orders
-of customers without a join date) instead of a million rows shipped to Python.
+store is one sequential scan of `customers` (plus, per customer without a join date,
+their first order with a bought line) instead of a million rows shipped to Python.
 The SQL filter is a superset (it keeps Feb 29 when the day is Feb 28 in a
 common year); the calendar rule itself (`recsys.rules.occasions`) decides.
 """
@@ -104,26 +104,28 @@ def due_customers(conn: Connection, occasion: Occasion, day: date) -> list[DueCu
             customers.c.joined_at.is_not(None), *_matches_day(customers.c.joined_at, day, dialect)
         )
         found = [DueCustomer(_customer(r), r.joined_at) for r in conn.execute(query)]
-        # Driven from the customers without a join date (an IN list), each order checked
-        # for one bought line (EXISTS stops there): SQLite otherwise walks every order of
-        # the store in customer order, 13 s instead of 4 at 1M customers.
-        first = func.min(orders.c.purchased_at)
-        undated = select(customers.c.customer_id).where(customers.c.joined_at.is_(None))
+        # Per customer without a join date, their orders in time order (the orders index
+        # holds (customer, time, order id)) until the first with a bought line: usually
+        # one index seek and one line probe. Aggregating over every order of those
+        # customers probed each order's lines: 2.9 s for 36k customers at 1M, now 0.3.
         bought = (
             select(order_lines.c.order_id)
             .where(order_lines.c.order_id == orders.c.order_id, order_lines.c.quantity > 0)
             .exists()
         )
-        firsts = (
-            select(orders.c.customer_id, first.label("first_at"))
-            .where(orders.c.customer_id.in_(undated), bought)
-            .group_by(orders.c.customer_id)
-            .having(*_matches_day(first, day, dialect))
+        first = (
+            select(orders.c.purchased_at)
+            .where(orders.c.customer_id == customers.c.customer_id, bought)
+            .order_by(orders.c.purchased_at)
+            .limit(1)
+            .scalar_subquery()
+        )
+        undated = (
+            select(customers, first.label("first_at"))
+            .where(customers.c.joined_at.is_(None))
             .subquery()
         )
-        query2 = select(customers, firsts.c.first_at).join(
-            firsts, firsts.c.customer_id == customers.c.customer_id
-        )
+        query2 = select(undated).where(*_matches_day(undated.c.first_at, day, dialect))
         for r in conn.execute(query2):
             first_at = r.first_at
             if isinstance(first_at, str):  # SQLite hands back the aggregate as text

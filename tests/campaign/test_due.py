@@ -82,3 +82,17 @@ def test_first_purchase_date_is_the_membership_date(people: Engine) -> None:
     with people.connect() as conn:
         due = due_customers(conn, "anniversary", date(2026, 11, 22))
     assert {d.customer.customer_id: d.since for d in due}["no-join"] == date(2023, 11, 22)
+
+
+def test_an_order_of_returns_only_does_not_start_a_membership(people: Engine) -> None:
+    """The first order with a bought line dates an undated member, not an earlier return."""
+    _add(people, [{"customer_id": "returned-first", "joined_at": None}])
+    with people.begin() as conn:
+        record_order(conn, OrderIn("r1", "returned-first", datetime(2022, 11, 22, 10),
+                                   (OrderLineIn("I1", -1, 5.0),)))
+        record_order(conn, OrderIn("r2", "returned-first", datetime(2023, 3, 3, 10),
+                                   (OrderLineIn("I1", 2, 5.0),)))
+    assert "returned-first" not in _ids(people, "anniversary", date(2026, 11, 22))
+    with people.connect() as conn:
+        due = due_customers(conn, "anniversary", date(2026, 3, 3))
+    assert {d.customer.customer_id: d.since for d in due}["returned-first"] == date(2023, 3, 3)
