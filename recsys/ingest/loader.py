@@ -251,6 +251,8 @@ class _TxBatch:
     first_owners: pl.DataFrame  # order_id, first_customer (first valid line of the batch)
     settled: _Settled
     rejected: _Rejected
+    # PostgreSQL: first_owners' order ids as one array literal, rendered off the writer.
+    order_ids: str | None = None
 
 
 def _prepare_transactions(
@@ -272,7 +274,8 @@ def _prepare_transactions(
         owners = first_owners.rename({"first_customer": "owner"})
         settled = _settle(checked.valid, owners, load_id, dialect)
     rejected = _Rejected.of([checked.rejects, settled.owner_rejects], raw)
-    return _TxBatch(raw, checked, first_owners, settled, rejected)
+    order_ids = bulk.pg_text_array(first_owners["order_id"]) if dialect == "postgresql" else None
+    return _TxBatch(raw, checked, first_owners, settled, rejected, order_ids)
 
 
 class _TransactionsWriter:
@@ -285,7 +288,7 @@ class _TransactionsWriter:
 
     def process(self, batch: _TxBatch, summary: IngestSummary) -> _Rejected:
         settled, rejected = batch.settled, batch.rejected
-        stored = self.writer.existing_orders(batch.first_owners["order_id"])
+        stored = self.writer.existing_orders(batch.first_owners["order_id"], batch.order_ids)
         if stored.height:
             owners = batch.first_owners.join(
                 stored, on="order_id", how="left", maintain_order="left"

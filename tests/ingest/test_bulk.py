@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 import pytest
 from sqlalchemy import Engine, select
@@ -193,3 +194,47 @@ def test_a_key_repeated_inside_one_sqlite_statement_merges(
     got = _stored_lines(engine)
     assert got[("O1", "A")] == (4.0, pytest.approx((0 + 1 + 3 + 4) / 4))
     assert got[("O2", "A")] == (2.0, pytest.approx((2 + 5) / 2))
+
+
+def test_copy_csv_sends_the_kept_rows_as_slices() -> None:
+    frame = pl.DataFrame({"order_id": ["O1", "O,2", "O3", 'O"4', "O5"], "n": [1, 2, 3, 4, 5]})
+    csv = bulk.CopyCsv.render(frame)
+    assert csv is not None
+    everything = b"".join(csv.chunks(None))
+    assert everything == csv.data and everything.count(b"\n") == 5
+    keep = np.array([True, False, True, True, False])
+    sent = b"".join(csv.chunks(keep))
+    assert sent == bulk.CopyCsv.render(frame.filter(pl.Series(keep))).data  # type: ignore[union-attr]
+    assert b"".join(csv.chunks(np.zeros(5, dtype=bool))) == b""
+
+
+def test_copy_csv_is_not_rendered_when_a_value_holds_a_line_break() -> None:
+    # Rows could not be cut at line ends: the writer renders what it sends instead.
+    assert bulk.CopyCsv.render(pl.DataFrame({"order_id": ["O1", "O\n2"]})) is None
+
+
+def test_pg_text_array_quotes_every_value() -> None:
+    values = pl.Series(["a", 'b"c', "d\\e", "f,g", "{h}", ""])
+    assert bulk.pg_text_array(values) == '{"a","b\\"c","d\\\\e","f,g","{h}",""}'
+    assert bulk.pg_text_array(pl.Series([], dtype=pl.Utf8)) == "{}"
+    assert bulk.pg_text_array(pl.Series(["a", None])) is None
+
+
+def test_ids_with_quotes_and_line_breaks_load_on_both_stores(engine: Engine) -> None:
+    """Odd ids take the array literal and the re-rendered COPY paths (PostgreSQL)."""
+    at = datetime(2026, 1, 2, 3)
+    odd = ["O\n1", 'O"2', "O\\3", "O,{4}"]
+    with engine.begin() as conn:
+        writer = bulk.BulkWriter(conn)
+        writer.upsert(bulk.ORDERS, _orders((odd[0], "C1", at)))
+        stored = writer.existing_orders(pl.Series(odd))["order_id"]
+        assert stored.to_list() == [odd[0]]
+        rows = bulk.Rows.prepare(_orders(*((o, "C\n1", at) for o in odd)), writer.dialect)
+        writer.upsert_mostly_new(bulk.ORDERS, rows, stored)
+        ids = pl.DataFrame({"customer_id": ["C\n1", 'C"2']})
+        writer.upsert(bulk.CUSTOMER_IDS, bulk.Rows.prepare(ids, writer.dialect))
+    with engine.connect() as conn:
+        got = sorted(conn.execute(select(orders.c.order_id)).scalars())
+        got_customers = sorted(conn.execute(select(customers.c.customer_id)).scalars())
+    assert got == sorted(odd)
+    assert got_customers == sorted(["C\n1", 'C"2'])
