@@ -153,8 +153,10 @@ def _stored_lines(engine: Engine) -> dict[tuple[str, str], tuple[float, float | 
 def test_rows_split_over_multi_row_statements_all_land(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, per_statement: int
 ) -> None:
-    """SQLite binds many rows per statement: whole statements and the shorter last one."""
+    """SQLite binds many rows per statement: whole statements and the shorter last one.
+    PostgreSQL: arrays per column for few rows, a staging table for more (both here)."""
     monkeypatch.setattr(bulk, "_SQLITE_ROWS_PER_STATEMENT", per_statement)
+    monkeypatch.setattr(bulk, "_PG_ARRAYS_MAX_ROWS", 0 if per_statement == 1 else 1_000)
     keys = [(f"O{n // 3}", f"I{n % 3}") for n in range(30)]  # 30 = 4 x 7 + 2
     with engine.begin() as conn:
         writer = bulk.BulkWriter(conn)
