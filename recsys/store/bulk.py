@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -233,6 +234,11 @@ class BulkWriter:
         self._conn = conn
         self.dialect = conn.dialect.name
         self._staged: set[str] = set()
+        #: PostgreSQL: rows inserted (not updated) per table by this writer, counted
+        #: statement by statement (`COPY`'s row count, the upserts' own count) instead of
+        #: counting the whole table before and after the load (a full scan each time;
+        #: UCI: 0.03 s at the end of the load, seconds on a store of millions of lines).
+        self.inserted: Counter[str] = Counter()
 
     def existing_orders(self, order_ids: pl.Series, literal: str | None = None) -> pl.DataFrame:
         """The stored orders among `order_ids`: order_id, stored_customer, stored_at.
@@ -300,9 +306,11 @@ class BulkWriter:
 
         with self._cursor() as cursor:
             cursor.execute("SAVEPOINT bulk_insert_new")
+            copied: Counter[str] = Counter()
             try:
                 for spec, rows, keep in new:
                     self._copy(cursor, spec.table, rows, keep)
+                    copied[spec.table] += cursor.rowcount
             except psycopg.errors.UniqueViolation:
                 cursor.execute("ROLLBACK TO SAVEPOINT bulk_insert_new")
                 cursor.execute("RELEASE SAVEPOINT bulk_insert_new")
@@ -312,6 +320,7 @@ class BulkWriter:
                     )
                 return
             cursor.execute("RELEASE SAVEPOINT bulk_insert_new")
+            self.inserted.update(copied)
 
     def upsert(self, spec: UpsertSpec, rows: pl.DataFrame | Rows) -> None:
         frame = rows.frame if isinstance(rows, Rows) else rows
@@ -372,7 +381,9 @@ class BulkWriter:
                 # Keys only (the customers of a transactions batch): one statement with the
                 # keys as one array instead of a staging table (truncate, copy, insert).
                 keys = rows.keys or pg_text_array(frame.to_series())
-                cursor.execute(
+                self._insert_counted(
+                    cursor,
+                    spec,
                     f"INSERT INTO {spec.table} ({columns[0]}) SELECT unnest(%s::text[]) "
                     + _conflict_clause(spec, columns),
                     (keys or frame.to_series().to_list(),),
@@ -384,7 +395,9 @@ class BulkWriter:
                 # lines): one statement with a typed array per column, instead of three
                 # (truncate, copy, insert) that the server runs one after the other.
                 arrays = ", ".join(f"%s::{t}[]" for t in types)
-                cursor.execute(
+                self._insert_counted(
+                    cursor,
+                    spec,
                     f"INSERT INTO {spec.table} ({', '.join(columns)}) "
                     f"SELECT * FROM unnest({arrays}) " + _conflict_clause(spec, columns),
                     [column.to_list() for column in frame.iter_columns()],
@@ -400,10 +413,27 @@ class BulkWriter:
                 cursor.execute(f"TRUNCATE {stage}")
             column_list = ", ".join(columns)
             self._copy(cursor, stage, rows, None)
-            cursor.execute(
+            self._insert_counted(
+                cursor,
+                spec,
                 f"INSERT INTO {spec.table} ({column_list}) SELECT {column_list} FROM {stage} "
-                + _conflict_clause(spec, columns)
+                + _conflict_clause(spec, columns),
+                None,
             )
+
+    def _insert_counted(self, cursor: Any, spec: UpsertSpec, insert: str, params: Any) -> None:
+        """Run an upsert and add the rows it inserted (not updated) to `inserted`.
+
+        A row that `ON CONFLICT DO UPDATE` updated is locked by this transaction, and
+        the lock carries over to its new version (xmax set); an inserted row has none.
+        `DO NOTHING` returns only inserted rows. Counted in the server: one row back.
+        """
+        cursor.execute(
+            f"WITH upserted AS ({insert} RETURNING (xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted) FROM upserted",
+            params,
+        )
+        self.inserted[spec.table] += int(cursor.fetchone()[0])
 
     def _cursor(self) -> Any:
         """A driver cursor, as a context manager that closes it (sqlite3's is not one)."""

@@ -240,3 +240,40 @@ def test_ids_with_quotes_and_line_breaks_load_on_both_stores(engine: Engine) -> 
         got_customers = sorted(conn.execute(select(customers.c.customer_id)).scalars())
     assert got == sorted(odd)
     assert got_customers == sorted(["C\n1", 'C"2'])
+
+
+def test_postgres_writer_counts_only_the_rows_it_inserted(engine: Engine) -> None:
+    """Copies, copies rolled back for the fallback, and upserts that update, counted."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite counts the table before and after the load")
+    at = datetime(2026, 1, 2, 10)
+    none = pl.Series([], dtype=pl.Utf8)
+    lines = _lines([("O1", "A"), ("O2", "A")], 1.0)
+    with engine.begin() as conn:
+        writer = bulk.BulkWriter(conn)
+        old = bulk.Rows.prepare(lines.head(1), writer.dialect, {"load_id": "old"})
+        writer.upsert(bulk.ORDER_LINES, old)  # O1/A inserted
+        writer.upsert_all_mostly_new(
+            [
+                (
+                    bulk.ORDERS,
+                    bulk.Rows.prepare(_orders(("O1", "C1", at), ("O2", "C2", at)), writer.dialect),
+                ),
+                (bulk.ORDER_LINES, bulk.Rows.prepare(lines, writer.dialect, {"load_id": "new"})),
+            ],
+            none,
+        )  # O1/A exists: both copies rolled back; O1/A updated, O2/A inserted
+        assert (writer.inserted["orders"], writer.inserted["order_lines"]) == (2, 2)
+        writer.upsert_all_mostly_new(
+            [(bulk.ORDER_LINES, bulk.Rows.prepare(lines, writer.dialect, {"load_id": "x"}))],
+            pl.Series(["O2"]),
+        )  # O2/A updated by the upsert, O1/A by the fallback: nothing inserted
+        assert writer.inserted["order_lines"] == 2
+        many = _lines([(f"O{n}", "A") for n in range(3, 2_503)], 1.0)
+        writer.upsert(bulk.ORDER_LINES, bulk.Rows.prepare(many, writer.dialect, {"load_id": "x"}))
+        writer.upsert(bulk.ORDER_LINES, bulk.Rows.prepare(many, writer.dialect, {"load_id": "y"}))
+        assert writer.inserted["order_lines"] == 2 + 2_500  # staged: inserted, then updated
+        ids = pl.DataFrame({"customer_id": ["C1", "C2", "C1"]})
+        writer.upsert(bulk.CUSTOMER_IDS, bulk.Rows.prepare(ids, writer.dialect))
+        writer.upsert(bulk.CUSTOMER_IDS, bulk.Rows.prepare(ids, writer.dialect))
+        assert writer.inserted["customers"] == 2
