@@ -169,6 +169,7 @@ class _Settled:
     accepted: int
     owner_rejects: pl.DataFrame  # _line, _reason
     per_order: pl.DataFrame  # order_id, times (distinct timestamps), first_at
+    multi_time: int  # orders of per_order whose lines have more than one time
     customers: bulk.Rows  # customer_id
     orders: bulk.Rows  # order_id, customer_id, purchased_at
     lines: bulk.Rows  # order_id, item_id, quantity, unit_price; load_id (key order)
@@ -224,6 +225,7 @@ def _settled(
         accepted=accepted.height,
         owner_rejects=owner_rejects,
         per_order=per_order.select("order_id", "times", "first_at"),
+        multi_time=int((per_order["times"] > 1).sum()),
         customers=bulk.Rows.prepare(
             orders.select("customer_id").unique(maintain_order=True), dialect
         ),
@@ -289,21 +291,30 @@ class _TransactionsWriter:
     def process(self, batch: _TxBatch, summary: IngestSummary) -> _Rejected:
         settled, rejected = batch.settled, batch.rejected
         stored = self.writer.existing_orders(batch.first_owners["order_id"], batch.order_ids)
+        # The joins start from `stored` (the few orders a batch shares with the store, as
+        # a rule the one the batch before it ended with), not from the batch's orders:
+        # this thread runs them while the server waits for its next statement.
         if stored.height:
-            owners = batch.first_owners.join(
-                stored, on="order_id", how="left", maintain_order="left"
-            ).select("order_id", pl.coalesce("stored_customer", "first_customer").alias("owner"))
-            if owners["owner"].ne_missing(batch.first_owners["first_customer"]).any():
+            moved = stored.join(batch.first_owners, on="order_id", how="inner").filter(
+                pl.col("stored_customer") != pl.col("first_customer")
+            )
+            if moved.height:
                 # The store gives some order another owner than this batch's first line.
+                owners = batch.first_owners.join(
+                    stored, on="order_id", how="left", maintain_order="left"
+                ).select(
+                    "order_id", pl.coalesce("stored_customer", "first_customer").alias("owner")
+                )
                 settled = _settle(batch.checked.valid, owners, self.load_id, self.writer.dialect)
                 rejected = _Rejected.of([batch.checked.rejects, settled.owner_rejects], batch.raw)
-        times = settled.per_order.join(
-            stored.select("order_id", "stored_at"), on="order_id", how="left"
-        )
-        conflicting = times.filter(
-            (pl.col("times") > 1)
-            | (pl.col("stored_at").is_not_null() & (pl.col("stored_at") != pl.col("first_at")))
-        ).height
+        # Orders whose lines have two times, or one time that is not the stored one.
+        conflicting = settled.multi_time
+        if stored.height:
+            conflicting += (
+                stored.join(settled.per_order, on="order_id", how="inner")
+                .filter((pl.col("times") == 1) & (pl.col("stored_at") != pl.col("first_at")))
+                .height
+            )
         if conflicting:
             summary.warnings["orders with lines at different times (earliest kept)"] += conflicting
         summary.accepted += settled.accepted

@@ -75,3 +75,46 @@ def test_several_batches_one_rejects_file_and_merged_keys(engine: Engine, tmp_pa
         ).scalar_one()
     # O000000's four TV1 lines and the repeat at the end: one line of the load.
     assert first == pytest.approx(4 + 2)
+
+
+def test_an_order_at_another_time_in_a_later_batch_or_load_warns_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The earliest time is kept whether the other time comes in the same batch, a later
+    batch (the order is stored by then) or a later load; each such order warns once."""
+    catalog = write_csv(tmp_path / "catalog.csv", CATALOG_HEADER, CATALOG_ROWS)
+    ingest_file(engine, "catalog", catalog, ColumnMap(), rejects_dir=tmp_path / "rejects")
+    at = "2026-01-01 10:00:00"
+    rows = [[f"O{i // 4:06d}", "C1", "TV1", "1", "2", at] for i in range(ROWS)]
+    rows[5][5] = "2026-01-01 10:30:00"  # O000001: two times in the first batch
+    rows.append(["O000002", "C1", "MNT1", "1", "2", "2026-01-01 09:00:00"])  # earlier, later batch
+    rows.append(["O000003", "C1", "MNT1", "1", "2", "2026-01-01 11:00:00"])  # later, later batch
+    rows.append(["O000004", "C1", "MNT1", "1", "2", at])  # same time, later batch: no warning
+    path = write_csv(tmp_path / "t.csv", TX_HEADER, rows)
+
+    def load(path: Path) -> int:
+        summary = ingest_file(
+            engine,
+            "transactions",
+            path,
+            ColumnMap(),
+            rejects_dir=tmp_path / "rejects",
+            chunk_rows=10_000,
+        )
+        return sum(summary.warnings.values())
+
+    assert load(path) == 3
+    with engine.connect() as conn:
+        times = dict(conn.execute(select(orders.c.order_id, orders.c.purchased_at)).all())
+    assert [str(times[f"O00000{n}"]) for n in range(5)] == [
+        "2026-01-01 10:00:00",
+        "2026-01-01 10:00:00",
+        "2026-01-01 09:00:00",
+        "2026-01-01 10:00:00",
+        "2026-01-01 10:00:00",
+    ]
+    # Loaded again: the stored times of O000002 (09:00) and O000003 differ from the file's
+    # first line of each, and O000001 still has two times.
+    assert load(path) == 3
+    again = write_csv(tmp_path / "again.csv", TX_HEADER, rows[:8])  # O000000, O000001 only
+    assert load(again) == 1
