@@ -185,41 +185,51 @@ def test_order_with_two_timestamps_takes_the_earliest_and_warns(
         assert conn.execute(select(orders.c.purchased_at)).scalar() == datetime(2026, 1, 1, 10, 4)
 
 
-def test_timestamps_are_stored_as_utc(engine: Engine, catalog: Path, tmp_path: Path) -> None:
-    rows = [
-        ["O1", "C1", "TV1", "1", "1", "2026-03-01T12:00:00+02:00"],
-        ["O2", "C1", "TV1", "1", "1", "2026-03-01T12:00:00Z"],
-        ["O3", "C1", "TV1", "1", "1", "2026-03-01 12:00"],
-        ["O4", "C1", "TV1", "1", "1", "2026-03-01"],
-    ]
-    load(engine, tmp_path, "transactions", write_csv(tmp_path / "t.csv", TX_HEADER, rows))
-    with engine.connect() as conn:
-        got = dict(conn.execute(select(orders.c.order_id, orders.c.purchased_at)).all())
-    assert got == {
-        "O1": datetime(2026, 3, 1, 10, 0),
-        "O2": datetime(2026, 3, 1, 12, 0),
-        "O3": datetime(2026, 3, 1, 12, 0),
-        "O4": datetime(2026, 3, 1, 0, 0),
-    }
-
-
-def test_a_zone_after_naive_timestamps_is_still_read(
-    engine: Engine, catalog: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("rows", "want"),
+    [
+        pytest.param(
+            [
+                ["O1", "C1", "TV1", "1", "1", "2026-03-01T12:00:00+02:00"],
+                ["O2", "C1", "TV1", "1", "1", "2026-03-01T12:00:00Z"],
+                ["O3", "C1", "TV1", "1", "1", "2026-03-01 12:00"],
+                ["O4", "C1", "TV1", "1", "1", "2026-03-01"],
+            ],
+            {
+                "O1": datetime(2026, 3, 1, 10, 0),
+                "O2": datetime(2026, 3, 1, 12, 0),
+                "O3": datetime(2026, 3, 1, 12, 0),
+                "O4": datetime(2026, 3, 1, 0, 0),
+            },
+            id="zoned-first",
+        ),
+        # The batch's first value picks the shape tried first; the others are retried.
+        pytest.param(
+            [
+                ["O1", "C1", "TV1", "1", "1", "2026-03-01 12:00:00"],
+                ["O2", "C1", "TV1", "1", "1", "2026-03-01T12:00:00Z"],
+                ["O3", "C1", "TV1", "1", "1", "2026-03-01T12:00:00+02:00"],
+            ],
+            {
+                "O1": datetime(2026, 3, 1, 12, 0),
+                "O2": datetime(2026, 3, 1, 12, 0),
+                "O3": datetime(2026, 3, 1, 10, 0),
+            },
+            id="naive-first",
+        ),
+    ],
+)
+def test_timestamps_are_stored_as_utc(
+    engine: Engine,
+    catalog: Path,
+    tmp_path: Path,
+    rows: list[list[str]],
+    want: dict[str, datetime],
 ) -> None:
-    """The batch's first value picks the shape tried first; the others are retried."""
-    rows = [
-        ["O1", "C1", "TV1", "1", "1", "2026-03-01 12:00:00"],
-        ["O2", "C1", "TV1", "1", "1", "2026-03-01T12:00:00Z"],
-        ["O3", "C1", "TV1", "1", "1", "2026-03-01T12:00:00+02:00"],
-    ]
     load(engine, tmp_path, "transactions", write_csv(tmp_path / "t.csv", TX_HEADER, rows))
     with engine.connect() as conn:
         got = dict(conn.execute(select(orders.c.order_id, orders.c.purchased_at)).all())
-    assert got == {
-        "O1": datetime(2026, 3, 1, 12, 0),
-        "O2": datetime(2026, 3, 1, 12, 0),
-        "O3": datetime(2026, 3, 1, 10, 0),
-    }
+    assert got == want
 
 
 def test_negative_quantity_is_a_return_and_line_total_gives_unit_price(
