@@ -4,12 +4,13 @@ across batches, owners decided by the first batch, on both stores."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from recsys.ingest import ingest_file
+from recsys.ingest import IngestSummary, ingest_file
 from recsys.ingest.mapping import ColumnMap
 from recsys.store.tables import order_lines, orders
 from tests.ingest.helpers import CATALOG_HEADER, CATALOG_ROWS, write_csv
@@ -32,20 +33,20 @@ def _rows() -> list[list[str]]:
     return rows
 
 
+def _load_in_batches(
+    engine: Engine, path: Path, tmp_path: Path, progress: Callable[[int], None] | None = None
+) -> IngestSummary:
+    """Transactions in batches of 10,000 lines, rejects under `tmp_path`."""
+    return ingest_file(engine, "transactions", path, ColumnMap(),
+                       rejects_dir=tmp_path / "rejects", chunk_rows=10_000, progress=progress)
+
+
 def test_several_batches_one_rejects_file_and_merged_keys(engine: Engine, tmp_path: Path) -> None:
     catalog = write_csv(tmp_path / "catalog.csv", CATALOG_HEADER, CATALOG_ROWS)
     ingest_file(engine, "catalog", catalog, ColumnMap(), rejects_dir=tmp_path / "rejects")
     path = write_csv(tmp_path / "t.csv.gz", TX_HEADER, _rows())
     lines_read: list[int] = []
-    summary = ingest_file(
-        engine,
-        "transactions",
-        path,
-        ColumnMap(),
-        rejects_dir=tmp_path / "rejects",
-        chunk_rows=10_000,
-        progress=lines_read.append,
-    )
+    summary = _load_in_batches(engine, path, tmp_path, progress=lines_read.append)
     assert len(lines_read) >= 3 and lines_read[0] < lines_read[1]  # several, growing
     unknown = ROWS // 1000
     assert summary.read == ROWS + 2
@@ -93,14 +94,7 @@ def test_an_order_at_another_time_in_a_later_batch_or_load_warns_once(
     path = write_csv(tmp_path / "t.csv", TX_HEADER, rows)
 
     def load(path: Path) -> int:
-        summary = ingest_file(
-            engine,
-            "transactions",
-            path,
-            ColumnMap(),
-            rejects_dir=tmp_path / "rejects",
-            chunk_rows=10_000,
-        )
+        summary = _load_in_batches(engine, path, tmp_path)
         return sum(summary.warnings.values())
 
     assert load(path) == 3
