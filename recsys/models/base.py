@@ -79,7 +79,10 @@ class TrainedData:
 
     @classmethod
     def from_interactions(cls, interactions: InteractionMatrix) -> TrainedData:
-        counts = np.diff(interactions.matrix.tocsc().indptr).astype(np.float32)
+        matrix = interactions.matrix
+        # stored entries per column, as `tocsc()` would give without converting the matrix
+        # (about a second at 1M customers)
+        counts = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float32)
         return cls(
             interactions.user_ids,
             interactions.item_ids,
