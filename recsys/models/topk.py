@@ -8,9 +8,11 @@ enter a customer's top-k if `|u| |v|` reaches the k-th score already found, by
 Cauchy-Schwarz. So the items are searched in norm order: the top-k among the
 largest-norm "head" is exact for every customer whose k-th score beats `|u|` times
 the largest norm left outside the head; the others go on to a head twice as large, and
-so on, and finally to the whole catalog. The answer is the same top-k as the full scan (ties
-aside); only the work differs. On that retailer 98% of customers are settled by the
-first 10% of the items.
+so on, and finally to the whole catalog; each round scores only the items the last one
+did not. The answer is the same top-k as the full scan (ties aside); only the work
+differs. On that retailer 95% of customers are settled by the first 8,192 items (8%),
+and 5.9% of all products are computed. The norm-sorted factors are saved with the model
+(`FactorTopK.to_arrays`), so serving prunes every call, a single request included.
 """
 
 from __future__ import annotations
