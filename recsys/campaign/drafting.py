@@ -58,13 +58,8 @@ class Draft:
     offer: IssuedOffer
     text: str
 
-    @property
-    def line(self) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(self.text)
-        return value
-
     def with_code(self, code: str) -> Draft:
-        line = self.line
+        line: dict[str, Any] = json.loads(self.text)
         line["voucher"] = {**line["voucher"], "code": code}
         return Draft(replace(self.offer, code=code), render_line(line))
 

@@ -466,11 +466,12 @@ class Recommender(ABC, Generic[P]):
                 # BLAS inside each would only oversubscribe them (2.5x slower here)
                 with single_threaded_blas():
                     ids, scores = self._score_users(idx, n, exclude_seen)
-                if not exclude_seen:
+                if exclude_seen:
+                    for row, customer_id in enumerate(known):
+                        seen = data.user_items[idx[row]]
+                        out[customer_id] = self._finish(ids[row], scores[row], n, seen)
+                else:
                     out.update(self._finish_rows(known, ids, scores, n))
-                for row, customer_id in enumerate(known if exclude_seen else ()):
-                    seen = data.user_items[idx[row]]
-                    out[customer_id] = self._finish(ids[row], scores[row], n, seen)
         fallback: list[ScoredItem] | None = None
         for customer_id in customer_ids:
             if customer_id not in out:
@@ -543,7 +544,7 @@ class Recommender(ABC, Generic[P]):
         """
         ordered = np.sort(ids, axis=1)
         clean = (
-            np.full(len(ids), ids.shape[1] == n)
+            (ids.shape[1] == n)
             & (ordered[:, :1] >= 0).all(axis=1)
             & (ordered[:, 1:] != ordered[:, :-1]).all(axis=1)
             & np.isfinite(scores).all(axis=1)

@@ -53,7 +53,8 @@ class NormPrunedTopK:
             items = np.ascontiguousarray(items[order])
         elif order.shape != (items.shape[0],):
             raise ValueError(f"order has shape {order.shape}, expected ({items.shape[0]},)")
-        self._order = np.asarray(order, dtype=np.int64)
+        # kept as given: a mapped int32 order stays shared with the artifact, not copied
+        self._order = np.asarray(order)
         self._sorted = items
         #: (users x items) dot products computed so far: the work the pruning saves shows here.
         self.scored_pairs = 0

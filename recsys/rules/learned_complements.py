@@ -194,7 +194,7 @@ class LearnedComplements:
             self._sets.update(self.by_item.item_id_sets(wanted))
         else:
             for item_id in wanted:
-                self._sets[item_id] = frozenset(c.item_id for c in self.by_item.get(item_id, ()))
+                self._sets[item_id] = frozenset(self.item_ids_for(item_id))
 
     def __len__(self) -> int:
         return len(self.by_item)

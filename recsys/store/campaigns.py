@@ -128,7 +128,7 @@ def due_customers(conn: Connection, occasion: Occasion, day: date) -> list[DueCu
         query2 = select(undated).where(*_matches_day(undated.c.first_at, day, dialect))
         for r in conn.execute(query2):
             first_at = r.first_at
-            if isinstance(first_at, str):  # SQLite hands back the aggregate as text
+            if isinstance(first_at, str):  # SQLite hands the subquery's value back as text
                 first_at = datetime.fromisoformat(first_at)
             found.append(DueCustomer(_customer(r), first_at.date()))
     due = [d for d in found if is_anniversary(d.since, day)]

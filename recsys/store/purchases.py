@@ -19,6 +19,7 @@ from recsys.store.tables import customers, order_lines, orders
 if TYPE_CHECKING:
     import polars as pl
 
+
 def purchase_schema() -> dict[str, pl.DataType]:
     """Columns and polars types of `purchase_frame` (polars is imported only here)."""
     import polars as pl
