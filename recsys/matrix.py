@@ -9,6 +9,7 @@ rows and columns back into external ids.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -37,6 +38,9 @@ Weighting = Literal["none", "bm25", "tfidf"]
 Confidence = Literal["quantity", "log_quantity", "orders", "binary"]
 
 REQUIRED_COLUMNS = ("customer_id", "item_id", "order_id", "quantity", "purchased_at")
+#: Below this many lines, a second thread for coding the ids costs more than it saves.
+_PARALLEL_CODES_FROM = 50_000
+_EPOCH = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +159,11 @@ def build_matrix(
             query = query.filter(pl.col("purchased_at") >= now - _days(params.window_days))
     lines = query.collect()
 
-    user_codes, all_users = _sorted_codes(lines.get_column("customer_id"))
+    (user_codes, all_users), (item_codes, all_items) = _line_codes(lines, item_ids)
     if item_ids is None:
-        item_codes, all_items = _sorted_codes(lines.get_column("item_id"))
+        assert all_items is not None
         n_items = len(all_items)
     else:
-        item_codes = _fixed_codes(lines.get_column("item_id"), item_ids)
         n_items = len(item_ids)
         known = item_codes >= 0
         if not known.all():  # items outside `item_ids` are dropped
@@ -170,8 +173,7 @@ def build_matrix(
     # one sort of the lines by (customer, item); each run of equal keys is one pair
     keys = user_codes * n_items + item_codes
     del user_codes, item_codes
-    order = np.argsort(keys)
-    keys = keys[order]
+    order, keys = _sort_lines(keys, len(all_users) * n_items)
     starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else keys
     pair_keys = keys[starts]
     del keys
@@ -183,6 +185,7 @@ def build_matrix(
     n_items = max(n_items, 1)  # no lines when there are no items
     rows, users = _compact(pair_keys // n_items, all_users)
     if item_ids is None:
+        assert all_items is not None
         cols, item_ids = _compact(pair_keys % n_items, all_items)
     else:
         cols = (pair_keys % n_items).astype(np.int32)
@@ -212,9 +215,8 @@ def _pair_values(
     """Confidence per pair (runs of `order` beginning at `starts`) and which pairs are kept.
 
     Same arithmetic as grouping the lines per pair: `net` = sum of quantities,
-    `gross` = sum of bought (> 0) quantities, decay per line as `_decay`.
+    `gross` = sum of bought (> 0) quantities, decay per line as `_decay_values`.
     """
-    import polars as pl
     n_pairs = len(starts)
     if n_pairs == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
@@ -223,24 +225,19 @@ def _pair_values(
     net = np.add.reduceat(quantity, starts)
     if params.confidence == "binary":
         # the decay falls with age: the pair's value is its newest bought line's decay
-        stamps = lines.get_column("purchased_at")
-        ticks = stamps.to_physical().cast(pl.Int64).to_numpy()[order]
+        ticks = _micros(lines.get_column("purchased_at"))[order]
         never = np.iinfo(np.int64).min
         latest = np.maximum.reduceat(np.where(bought, ticks, never), starts)
         kept = (net > 0) & (latest != never)
         value = np.zeros(n_pairs)
-        if now is None:
-            value[kept] = 1.0
-        else:
-            newest = pl.Series(latest[kept]).cast(stamps.dtype)
-            value[kept] = _decay_values(newest, params, now)
+        value[kept] = 1.0 if now is None else _decay_values(latest[kept], params, now)
         return value, kept & (value > 0)
 
     gross = np.add.reduceat(np.where(bought, quantity, 0.0), starts)
     if now is None:
         decay = np.ones(len(order))
     else:
-        decay = _decay_values(lines.get_column("purchased_at"), params, now)[order]
+        decay = _decay_values(_micros(lines.get_column("purchased_at")), params, now)[order]
     weight = quantity * decay if params.confidence != "orders" else decay
     decayed = np.add.reduceat(np.where(bought, weight, 0.0), starts)
     kept = (net > 0) & (gross > 0)
@@ -252,13 +249,19 @@ def _pair_values(
     return value, kept & (value > 0)
 
 
-def _decay_values(stamps: pl.Series, params: MatrixParams, now: datetime) -> np.ndarray:
-    """0.5 ** (age in days / half-life) per timestamp (age in whole seconds, as polars gives)."""
-    import polars as pl
+def _micros(stamps: pl.Series) -> np.ndarray:
+    """Naive datetimes as int64 microseconds since the epoch."""
+    return stamps.dt.cast_time_unit("us").to_physical().to_numpy()
+
+
+def _decay_values(micros: np.ndarray, params: MatrixParams, now: datetime) -> np.ndarray:
+    """0.5 ** (age in days / half-life) per timestamp (`_micros`), the age counted in
+    whole seconds. `exp2` of the negated exponent: the same float32 confidences as
+    `0.5 **`, at half the cost."""
     assert params.half_life_days is not None
-    age_days = (pl.lit(now) - pl.col("t")).dt.total_seconds() / 86_400.0
-    decay = 0.5 ** (age_days / params.half_life_days)
-    return pl.DataFrame({"t": stamps}).select(decay).to_series().to_numpy()
+    now_micros = (now - _EPOCH) // timedelta(microseconds=1)
+    age_seconds = (now_micros - micros) // 1_000_000
+    return np.exp2(age_seconds * (-1.0 / (86_400.0 * params.half_life_days)))
 
 
 def _order_counts(lines: pl.DataFrame, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -286,6 +289,53 @@ def _order_counts(lines: pl.DataFrame, order: np.ndarray, starts: np.ndarray) ->
 
 def _days(days: float) -> timedelta:
     return timedelta(days=days)
+
+
+def _line_codes(
+    lines: pl.DataFrame, item_ids: IdMap | None
+) -> tuple[tuple[np.ndarray, pl.Series], tuple[np.ndarray, pl.Series | None]]:
+    """Codes of the customer and the item column, each with the sorted ids they index
+    (for fixed `item_ids`: their indices, -1 outside, and no ids).
+
+    The two columns are coded in two threads: polars releases the GIL while it hashes,
+    and coding is a third of the build on 400k lines.
+    """
+
+    customers, items = lines.get_column("customer_id"), lines.get_column("item_id")
+
+    def item_codes() -> tuple[np.ndarray, pl.Series | None]:
+        if item_ids is None:
+            return _sorted_codes(items)
+        return _fixed_codes(items, item_ids), None
+
+    if lines.height < _PARALLEL_CODES_FROM:
+        return _sorted_codes(customers), item_codes()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        items_coded = pool.submit(item_codes)
+        return _sorted_codes(customers), items_coded.result()
+
+
+def _sort_lines(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts `keys` (int64, 0 <= key < `n_keys`) stably, and the sorted
+    keys. `keys` is consumed: it may be overwritten.
+
+    When a key and a line number fit in 63 bits together, both are packed into one
+    integer and sorted by value: numpy sorts values with SIMD but not indices, so this
+    is 2-3x faster than `argsort`, the fallback (1M customers x 100k items x 25M lines
+    still fits: 37 + 25 bits).
+    """
+    n = len(keys)
+    line_bits = max(int(n - 1).bit_length(), 1)
+    if n and int(n_keys - 1).bit_length() + line_bits <= 63:
+        packed = keys
+        packed <<= line_bits
+        packed |= np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = packed & ((1 << line_bits) - 1)
+        packed >>= line_bits
+        return order, packed
+    order = np.argsort(keys, kind="stable")
+    return order, keys[order]
 
 
 def _sorted_codes(column: pl.Series) -> tuple[np.ndarray, pl.Series]:

@@ -340,3 +340,31 @@ def test_factorize_paths(now: datetime, factorize: str, monkeypatch: pytest.Monk
     assert_matches_reference(
         build_matrix(rows_frame(rows), params, now=now), reference_build(rows, params, now)
     )
+
+
+@pytest.mark.parametrize("fixed_items", [False, True])
+def test_ids_coded_in_two_threads_equal_reference(
+    now: datetime, fixed_items: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # frames of the tests are below the size where the second thread starts: force it
+    monkeypatch.setattr(matrix_module, "_PARALLEL_CODES_FROM", 0)
+    rows = random_rows(now, 19)
+    items = IdMap(("i29", "i03", "i00", "nope", "i17", "i11")) if fixed_items else None
+    params = MatrixParams(confidence="binary", half_life_days=60.0)
+    assert_matches_reference(
+        build_matrix(rows_frame(rows), params, now=now, item_ids=items),
+        reference_build(rows, params, now, items),
+    )
+
+
+@pytest.mark.parametrize("n_keys", [50, 1 << 40, 1 << 62])
+def test_sort_lines_is_a_stable_sort(n_keys: int) -> None:
+    # 1 << 62 leaves no room for the line number: the argsort fallback
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, min(n_keys, 50), size=10_000, dtype=np.int64)
+    if n_keys > 50:
+        keys *= n_keys // 50  # spread over the whole key space, with repeats
+    expected = np.argsort(keys, kind="stable")
+    order, sorted_keys = matrix_module._sort_lines(keys.copy(), n_keys)
+    np.testing.assert_array_equal(order, expected)
+    np.testing.assert_array_equal(sorted_keys, keys[expected])
