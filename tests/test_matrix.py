@@ -326,20 +326,16 @@ def test_empty_after_filters(now: datetime) -> None:
     assert returns_only.shape == (0, 0)
 
 
-@pytest.mark.parametrize("factorize", ["_factorize_categorical", "_factorize_join"])
-def test_factorize_paths(now: datetime, factorize: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if factorize == "_factorize_categorical" and not hasattr(pl, "Categories"):
-        pytest.skip("polars without Categories")
-    column = pl.Series(["b", "a", "c", "a", "b", "zz", "a"])
-    codes, distinct = getattr(matrix_module, factorize)(column)
+def test_factorize_codes_every_value() -> None:
+    # a column of two chunks, with an empty id and a non-ASCII one
+    column = pl.concat([pl.Series(["b", "a", "é", "a"]), pl.Series(["", "b", "zz", "é"])],
+                       rechunk=False)
+    codes, distinct = matrix_module._factorize(column)
     assert distinct.gather(codes).to_list() == column.to_list()
-    assert distinct.n_unique() == len(distinct) == 4
-    monkeypatch.setattr(matrix_module, "_factorize", getattr(matrix_module, factorize))
-    rows = random_rows(now, 17)
-    params = MatrixParams(confidence="quantity", half_life_days=30.0)
-    assert_matches_reference(
-        build_matrix(rows_frame(rows), params, now=now), reference_build(rows, params, now)
-    )
+    assert distinct.n_unique() == len(distinct) == 5
+    sorted_codes, ids = matrix_module._sorted_codes(column)
+    assert ids.to_list() == ["", "a", "b", "zz", "é"]  # byte order, as the id maps sort
+    assert ids.gather(sorted_codes).to_list() == column.to_list()
 
 
 @pytest.mark.parametrize("fixed_items", [False, True])
