@@ -297,10 +297,9 @@ def _line_codes(
     """Codes of the customer and the item column, each with the sorted ids they index
     (for fixed `item_ids`: their indices, -1 outside, and no ids).
 
-    The two columns are coded in two threads: polars releases the GIL while it hashes,
+    The two columns are coded in two threads: arrow releases the GIL while it hashes,
     and coding is a third of the build on 400k lines.
     """
-
     customers, items = lines.get_column("customer_id"), lines.get_column("item_id")
 
     def item_codes() -> tuple[np.ndarray, pl.Series | None]:
