@@ -371,7 +371,12 @@ def _factorize(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    encoded = pc.dictionary_encode(column.to_arrow())
+    try:
+        # polars holds strings as views: handing them over as views copies nothing
+        # (the default, large_string, copies every id: 400 MB per column at 25M lines)
+        encoded = pc.dictionary_encode(column.to_arrow(compat_level=pl.CompatLevel.newest()))
+    except (AttributeError, TypeError, pa.ArrowNotImplementedError):  # older polars/pyarrow
+        encoded = pc.dictionary_encode(column.to_arrow())
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
