@@ -171,7 +171,10 @@ def build_matrix(
             user_codes, item_codes = user_codes[known], item_codes[known]
 
     # one sort of the lines by (customer, item); each run of equal keys is one pair
-    keys = user_codes * n_items + item_codes
+    # in place: every array of the size of the lines is fresh memory to fault in
+    keys = user_codes
+    keys *= n_items
+    keys += item_codes
     del user_codes, item_codes
     order, keys = _sort_lines(keys, len(all_users) * n_items)
     starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else keys
@@ -227,7 +230,8 @@ def _pair_values(
         # the decay falls with age: the pair's value is its newest bought line's decay
         ticks = _micros(lines.get_column("purchased_at"))[order]
         never = np.iinfo(np.int64).min
-        latest = np.maximum.reduceat(np.where(bought, ticks, never), starts)
+        ticks[~bought] = never
+        latest = np.maximum.reduceat(ticks, starts)
         kept = (net > 0) & (latest != never)
         value = np.zeros(n_pairs)
         value[kept] = 1.0 if now is None else _decay_values(latest[kept], params, now)
@@ -260,8 +264,11 @@ def _decay_values(micros: np.ndarray, params: MatrixParams, now: datetime) -> np
     `0.5 **`, at half the cost."""
     assert params.half_life_days is not None
     now_micros = (now - _EPOCH) // timedelta(microseconds=1)
-    age_seconds = (now_micros - micros) // 1_000_000
-    return np.exp2(age_seconds * (-1.0 / (86_400.0 * params.half_life_days)))
+    age_seconds = now_micros - micros
+    age_seconds //= 1_000_000
+    decay: np.ndarray = np.multiply(age_seconds, -1.0 / (86_400.0 * params.half_life_days))
+    np.exp2(decay, out=decay)
+    return decay
 
 
 def _order_counts(lines: pl.DataFrame, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -392,8 +399,10 @@ def _compact(codes: np.ndarray, ids: pl.Series) -> tuple[np.ndarray, IdMap]:
     """Renumber sorted-id `codes` to the ids that occur (same order); int32 codes and their map."""
     import polars as pl
     used = np.bincount(codes, minlength=len(ids)) > 0
-    remap = np.cumsum(used) - 1
-    return remap[codes].astype(np.int32), IdMap(tuple(ids.filter(pl.Series(used)).to_list()))
+    if used.all():
+        return codes.astype(np.int32), IdMap(tuple(ids.to_list()))
+    remap = (np.cumsum(used) - 1).astype(np.int32)
+    return remap[codes], IdMap(tuple(ids.filter(pl.Series(used)).to_list()))
 
 
 def _weight(matrix: sp.csr_matrix, params: MatrixParams) -> sp.csr_matrix:
