@@ -326,19 +326,25 @@ def test_empty_after_filters(now: datetime) -> None:
     assert returns_only.shape == (0, 0)
 
 
-@pytest.mark.parametrize("views", [True, False])
-def test_factorize_codes_every_value(views: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not views:  # as with a polars that cannot hand strings over as arrow views
-        monkeypatch.delattr(pl, "CompatLevel")
+@pytest.mark.parametrize("factorize", ["_factorize_categorical", "_factorize_join"])
+def test_factorize_paths(now: datetime, factorize: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if factorize == "_factorize_categorical" and not hasattr(pl, "Categories"):
+        pytest.skip("polars without Categories")
     # a column of two chunks, with an empty id and a non-ASCII one
     column = pl.concat([pl.Series(["b", "a", "é", "a"]), pl.Series(["", "b", "zz", "é"])],
                        rechunk=False)
-    codes, distinct = matrix_module._factorize(column)
+    codes, distinct = getattr(matrix_module, factorize)(column)
     assert distinct.gather(codes).to_list() == column.to_list()
     assert distinct.n_unique() == len(distinct) == 5
+    monkeypatch.setattr(matrix_module, "_factorize", getattr(matrix_module, factorize))
     sorted_codes, ids = matrix_module._sorted_codes(column)
     assert ids.to_list() == ["", "a", "b", "zz", "é"]  # byte order, as the id maps sort
     assert ids.gather(sorted_codes).to_list() == column.to_list()
+    rows = random_rows(now, 17)
+    params = MatrixParams(confidence="quantity", half_life_days=30.0)
+    assert_matches_reference(
+        build_matrix(rows_frame(rows), params, now=now), reference_build(rows, params, now)
+    )
 
 
 @pytest.mark.parametrize("fixed_items", [False, True])
