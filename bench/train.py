@@ -42,7 +42,7 @@ FULL_ITEMS = 100_000
 #: A UCI fit takes 0.65-1 s and the same fit varies by 10-30% between tries on a shared
 #: machine, more than the 0.1 s overhead measured. With 3 tries per side the best of each
 #: still differed by up to 10% between two identical fits; 11 interleaved tries keep it
-#: within a few percent (about 45 s in all).
+#: within a few percent (about a minute in all).
 UCI_REPEATS = 11
 
 
