@@ -216,18 +216,18 @@ def _postgres_pair(tmp: Path) -> _Pair:
     return _Pair(raw, raw_cpu, ours, our_cpu, read, accepted)
 
 
-def _best_of(pair: Callable[[Path], _Pair], tmp: Path) -> tuple[list[_Pair], float]:
+def _runs(pair: Callable[[Path], _Pair], tmp: Path) -> tuple[list[_Pair], float]:
     """The runs, and the 1-minute load average before them."""
     load_avg = os.getloadavg()[0]
     return [pair(tmp / f"run{number}") for number in range(REPEATS)], load_avg
 
 
 def bench_sqlite(tmp: Path) -> Row:
-    return _row("SQLite", "executemany INSERT", *_best_of(_sqlite_pair, tmp))
+    return _row("SQLite", "executemany INSERT", *_runs(_sqlite_pair, tmp))
 
 
 def bench_postgres(tmp: Path) -> Row:
-    return _row("PostgreSQL", "COPY write_row", *_best_of(_postgres_pair, tmp))
+    return _row("PostgreSQL", "COPY write_row", *_runs(_postgres_pair, tmp))
 
 
 def _check_same_count(accepted: int, raw_rows: int) -> None:

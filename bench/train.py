@@ -88,12 +88,14 @@ def compare(
     """Interleaved repeats of our fit_model, the raw fit and `train_model` with each of
     `train_candidates`; best seconds of each (the same number of tries for every side).
 
-    Also kept per try, for the paired statistics: each round's raw fit, and the seconds of
-    `train_model` with the first of `train_candidates`, in all and outside its own fit."""
+    Also kept per try, for the paired statistics: each round's raw fit, and per number
+    of candidates the seconds of `train_model`, in all and outside its own fit."""
     ours_best = raw_best = float("inf")
     train_best = {candidates: float("inf") for candidates in train_candidates}
     train_split: dict[int, dict[str, float]] = {}
-    tries: dict[str, list[float]] = {"raw": [], "train": [], "train_outside_fit": []}
+    raw_tries: list[float] = []
+    train_tries: dict[int, list[float]] = {candidates: [] for candidates in train_candidates}
+    outside_fit: dict[int, list[float]] = {candidates: [] for candidates in train_candidates}
     fitted: Any = None
     matrix_s = fit_s = 0.0
     for _ in range(repeats):
@@ -104,21 +106,22 @@ def compare(
         params = fitted.recommender.params
         raw = _raw_fit(fitted.interactions.matrix, params, 0)
         raw_best = min(raw_best, raw)
-        tries["raw"].append(raw)
+        raw_tries.append(raw)
         for candidates in train_candidates:
             seconds, timings = _train_model_seconds(purchases, catalog, now, candidates)
             if seconds < train_best[candidates]:
                 train_best[candidates], train_split[candidates] = seconds, timings
-            if candidates == train_candidates[0]:
-                tries["train"].append(seconds)
-                tries["train_outside_fit"].append(seconds - timings["fit"])
+            train_tries[candidates].append(seconds)
+            outside_fit[candidates].append(seconds - timings["fit"])
     users, items = fitted.interactions.shape
     return {
         "ours": ours_best,
         "raw": raw_best,
         "train": train_best,
         "train_timings": train_split,
-        "tries": tries,
+        "raw_tries": raw_tries,
+        "train_tries": train_tries,
+        "outside_fit": outside_fit,
         "matrix": matrix_s,
         "fit": fit_s,
         "users": users,
@@ -179,12 +182,12 @@ def bench_uci(repeats: int = UCI_REPEATS) -> list[Row]:
     stages = " + ".join(
         f"{name} {value:.3f}s" for name, value in res["train_timings"][DEFAULT_CANDIDATES].items()
     )
-    tries = res["tries"]
-    paired = statistics.median(t / r for t, r in zip(tries["train"], tries["raw"], strict=True))
-    outside = statistics.median(tries["train_outside_fit"])
+    raw_tries, train_tries = res["raw_tries"], res["train_tries"][DEFAULT_CANDIDATES]
+    paired = statistics.median(t / r for t, r in zip(train_tries, raw_tries, strict=True))
+    outside = statistics.median(res["outside_fit"][DEFAULT_CANDIDATES])
     res["paired_median_ratio"], res["median_outside_fit_s"] = paired, outside
-    res["train"] = {str(k): v for k, v in res["train"].items()}  # JSON keys
-    res["train_timings"] = {str(k): v for k, v in res["train_timings"].items()}
+    for key in ("train", "train_timings", "train_tries", "outside_fit"):
+        res[key] = {str(k): v for k, v in res[key].items()}  # JSON keys
     split = f"matrix {res['matrix']:.2f}s + fit {res['fit']:.2f}s"
     return [
         _row("als fit_model, UCI Online Retail", res, res["ours"],
@@ -195,8 +198,8 @@ def bench_uci(repeats: int = UCI_REPEATS) -> list[Row]:
         Row(
             bench="train",
             case="als train_model, UCI, median of the paired tries",
-            baseline=Baseline("implicit ALS .fit, same round", statistics.median(tries["raw"])),
-            candidate=statistics.median(tries["train"]),
+            baseline=Baseline("implicit ALS .fit, same round", statistics.median(raw_tries)),
+            candidate=statistics.median(train_tries),
             ratio=paired,
             unit="s",
             ratio_is="median of our s / raw s per round",

@@ -122,6 +122,12 @@ def pg_text_array(values: pl.Series) -> str | None:
     return "{" + str(('"' + escaped + '"').str.join(",").item() or "") + "}"
 
 
+def _pg_text_param(values: pl.Series, literal: str | None = None) -> str | list[str]:
+    """The `text[]` parameter for `values`: `literal` when the caller rendered it, else
+    their array literal, else (a null among them) the list the driver adapts."""
+    return literal or pg_text_array(values) or values.to_list()
+
+
 @dataclass(frozen=True, slots=True)
 class Rows:
     """A frame made ready for a bulk write; `prepare` can run in another thread than the write.
@@ -250,8 +256,7 @@ class BulkWriter:
         if order_ids.len():
             with self._cursor() as cursor:
                 if self.dialect == "postgresql":
-                    ids: str | list[str] | None = literal or pg_text_array(order_ids)
-                    cursor.execute(_PG_ORDERS_AMONG, (ids or order_ids.to_list(),))
+                    cursor.execute(_PG_ORDERS_AMONG, (_pg_text_param(order_ids, literal),))
                     found = list(cursor.fetchall())
                 else:
                     cursor.execute(_SQLITE_ORDERS_AMONG, (json.dumps(order_ids.to_list()),))
@@ -380,13 +385,12 @@ class BulkWriter:
             if spec.ignore_conflicts and columns == [spec.key[0]] and frame.dtypes == [pl.Utf8]:
                 # Keys only (the customers of a transactions batch): one statement with the
                 # keys as one array instead of a staging table (truncate, copy, insert).
-                keys = rows.keys or pg_text_array(frame.to_series())
                 self._insert_counted(
                     cursor,
                     spec,
                     f"INSERT INTO {spec.table} ({columns[0]}) SELECT unnest(%s::text[]) "
                     + _conflict_clause(spec, columns),
-                    (keys or frame.to_series().to_list(),),
+                    (_pg_text_param(frame.to_series(), rows.keys),),
                 )
                 return
             types = _pg_array_types(frame) if frame.height <= _PG_ARRAYS_MAX_ROWS else None
