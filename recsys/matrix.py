@@ -40,6 +40,8 @@ Confidence = Literal["quantity", "log_quantity", "orders", "binary"]
 REQUIRED_COLUMNS = ("customer_id", "item_id", "order_id", "quantity", "purchased_at")
 #: Below this many lines, a second thread for coding the ids costs more than it saves.
 _PARALLEL_CODES_FROM = 50_000
+#: Widest code count (customers or items) that `_group_lines` radix-sorts as 16 bits.
+_RADIX_CODES = 1 << 16
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -170,28 +172,21 @@ def build_matrix(
             lines = lines.filter(pl.Series(known))
             user_codes, item_codes = user_codes[known], item_codes[known]
 
-    # one sort of the lines by (customer, item); each run of equal keys is one pair
-    # in place: every array of the size of the lines is fresh memory to fault in
-    keys = user_codes
-    keys *= n_items
-    keys += item_codes
+    # one sort of the lines by (customer, item); each run of equal codes is one pair
+    order, starts, pair_users, pair_items = _group_lines(
+        user_codes, item_codes, len(all_users), n_items
+    )
     del user_codes, item_codes
-    order, keys = _sort_lines(keys, len(all_users) * n_items)
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else keys
-    pair_keys = keys[starts]
-    del keys
     value, kept = _pair_values(lines, order, starts, params, decay_now)
     counts = _order_counts(lines, order, starts) if order_counts else None
     del lines, order
 
-    pair_keys = pair_keys[kept]
-    n_items = max(n_items, 1)  # no lines when there are no items
-    rows, users = _compact(pair_keys // n_items, all_users)
+    rows, users = _compact(pair_users[kept], all_users)
     if item_ids is None:
         assert all_items is not None
-        cols, item_ids = _compact(pair_keys % n_items, all_items)
+        cols, item_ids = _compact(pair_items[kept], all_items)
     else:
-        cols = (pair_keys % n_items).astype(np.int32)
+        cols = pair_items[kept].astype(np.int32)
     shape = (len(users), len(item_ids))
     # pairs are sorted by (row, column) and distinct: the CSR arrays follow directly
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
@@ -319,6 +314,42 @@ def _line_codes(
     with ThreadPoolExecutor(max_workers=1) as pool:
         items_coded = pool.submit(item_codes)
         return _sorted_codes(customers), items_coded.result()
+
+
+def _group_lines(
+    user_codes: np.ndarray, item_codes: np.ndarray, n_users: int, n_items: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sort the lines stably by (customer, item) code: the order, where each run of equal
+    codes (a pair) starts in it, and each pair's customer and item code.
+
+    `user_codes` and `item_codes` (int64, 0 <= code < n) are consumed.
+
+    When both fit in 16 bits (up to 65,536 customers and items), two stable passes of
+    numpy's radix sort (first by item, then by customer) replace the comparison sort:
+    half the time on 400k lines. Wider codes take `_sort_lines` on one packed key.
+    """
+    if not len(user_codes):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty
+    if max(n_users, n_items) <= _RADIX_CODES:
+        users16, items16 = user_codes.astype(np.uint16), item_codes.astype(np.uint16)
+        by_item = np.argsort(items16, kind="stable")
+        users_by_item = users16[by_item]
+        order = by_item[np.argsort(users_by_item, kind="stable")]
+        users, items = users16[order], items16[order]
+        change = np.empty(len(order), dtype=bool)
+        change[0] = True
+        np.not_equal(users[1:], users[:-1], out=change[1:])
+        change[1:] |= items[1:] != items[:-1]
+        starts = np.flatnonzero(change)
+        return order, starts, users[starts], items[starts]
+    keys = user_codes
+    keys *= n_items
+    keys += item_codes
+    order, keys = _sort_lines(keys, n_users * n_items)
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    pair_keys = keys[starts]
+    return order, starts, pair_keys // n_items, pair_keys % n_items
 
 
 def _sort_lines(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import pytest
 
 from recsys import matrix as matrix_module
 from recsys.ids import IdMap
-from recsys.matrix import InteractionMatrix, MatrixParams, build_matrix, history_row
+from recsys.matrix import Confidence, InteractionMatrix, MatrixParams, build_matrix, history_row
 
 SCHEMA = {
     "customer_id": pl.Utf8,
@@ -373,3 +373,34 @@ def test_sort_lines_is_a_stable_sort(n_keys: int) -> None:
     order, sorted_keys = matrix_module._sort_lines(keys.copy(), n_keys)
     np.testing.assert_array_equal(order, expected)
     np.testing.assert_array_equal(sorted_keys, keys[expected])
+
+
+@pytest.mark.parametrize("radix_codes", [1 << 16, 4])
+@pytest.mark.parametrize("confidence", ["binary", "orders"])
+def test_radix_and_packed_grouping_equal_reference(
+    now: datetime, radix_codes: int, confidence: Confidence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # test frames have a few dozen ids: a limit of 4 forces the packed-key sort
+    monkeypatch.setattr(matrix_module, "_RADIX_CODES", radix_codes)
+    rows = random_rows(now, 23)
+    params = MatrixParams(confidence=confidence, half_life_days=45.0)
+    assert_matches_reference(
+        build_matrix(rows_frame(rows), params, now=now), reference_build(rows, params, now)
+    )
+
+
+def test_group_lines_radix_equals_packed() -> None:
+    rng = np.random.default_rng(5)
+    users = rng.integers(0, 300, size=20_000, dtype=np.int64)
+    items = rng.integers(0, 70_000, size=20_000, dtype=np.int64)
+    items[::3] = 65_535  # the widest 16-bit code, often repeated
+    radix = matrix_module._group_lines(users.copy(), items.clip(0, 65_535), 300, 1 << 16)
+    packed = matrix_module._group_lines(users.copy(), items.clip(0, 65_535), 300, 1 << 17)
+    for got, expected in zip(radix, packed, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    order, starts, pair_users, pair_items = radix
+    keys = users * (1 << 16) + items.clip(0, 65_535)
+    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+    pair_keys = pair_users.astype(np.int64) * (1 << 16) + pair_items
+    np.testing.assert_array_equal(pair_keys, np.unique(keys))
+    assert len(starts) == len(np.unique(keys))
