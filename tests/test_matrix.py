@@ -404,3 +404,16 @@ def test_group_lines_radix_equals_packed() -> None:
     pair_keys = pair_users.astype(np.int64) * (1 << 16) + pair_items
     np.testing.assert_array_equal(pair_keys, np.unique(keys))
     assert len(starts) == len(np.unique(keys))
+
+
+@pytest.mark.parametrize("odd_id", ["é-x", "", "nul\x00inside"])
+def test_id_maps_of_odd_ids(now: datetime, odd_id: str) -> None:
+    # the maps are built from the ids' bytes; an id holding NUL takes the dict form
+    rows = [(c if c != "c03" else odd_id, i, o, q, t) for c, i, o, q, t in random_rows(now, 29)]
+    params = MatrixParams(confidence="quantity")
+    m = build_matrix(rows_frame(rows), params, now=now)
+    assert_matches_reference(m, reference_build(rows, params, now))
+    assert m.user_ids.index(odd_id) == m.user_ids.ids.index(odd_id)
+    assert m.user_ids.lookup([odd_id, "c05", "nope"]).tolist() == [
+        m.user_ids.ids.index(odd_id), m.user_ids.ids.index("c05"), -1
+    ]

@@ -6,8 +6,11 @@ Layout under `models_dir`::
     2026-11-22T10-00-00-als/         one directory per version
         meta.json                    format version, model name, params, fingerprint,
                                      timings, counts, metrics, extras, file checksums
-        arrays.npz                   factors / similarity / training matrix (no pickle)
-        ids.json                     {"user_ids": [...], "item_ids": [...]}
+        arrays.npz                   factors / similarity / training matrix (no pickle),
+                                     and the ids as UTF-8 bytes arrays (`ids.user_ids`,
+                                     `ids.item_ids`)
+        ids.json                     {"user_ids": [...], "item_ids": [...]}, only when an
+                                     id holds NUL (a bytes array cannot), and in format 1
 
 A version directory is written under a temporary name and renamed into place,
 and `current` is replaced with `os.replace`, so readers never see half a model.
@@ -51,12 +54,15 @@ __all__ = [
     "use_version",
 ]
 
-FORMAT_VERSION = 1
+#: 2: the ids live in arrays.npz (format 1 kept them all in ids.json); both load.
+FORMAT_VERSION = 2
+SUPPORTED_FORMATS = (1, 2)
 CURRENT = "current"
 META = "meta.json"
 ARRAYS = "arrays.npz"
 EXTRA_PREFIX = "extras."
 IDS = "ids.json"
+USER_IDS, ITEM_IDS = "ids.user_ids", "ids.item_ids"
 _VERSION_TIME = "%Y-%m-%dT%H-%M-%S"
 _STALE_TMP_SECONDS = 3600.0
 
@@ -224,10 +230,16 @@ def save_model(
     try:
         arrays = recommender.to_arrays()
         arrays.update({EXTRA_PREFIX + name: v for name, v in (extra_arrays or {}).items()})
+        files = [ARRAYS]
+        try:
+            # mapped by serving workers and read without a Python string per id
+            arrays.update({USER_IDS: data.user_ids.utf8(), ITEM_IDS: data.item_ids.utf8()})
+        except ValueError:  # an id holds NUL
+            ids = {"user_ids": list(data.user_ids.ids), "item_ids": list(data.item_ids.ids)}
+            (tmp / IDS).write_text(json.dumps(ids), encoding="utf-8")
+            files.append(IDS)
         np.savez(tmp / ARRAYS, allow_pickle=False, **arrays)
-        ids = {"user_ids": list(data.user_ids.ids), "item_ids": list(data.item_ids.ids)}
-        (tmp / IDS).write_text(json.dumps(ids), encoding="utf-8")
-        checksums = {name: _sha256(tmp / name) for name in (ARRAYS, IDS)}
+        checksums = {name: _sha256(tmp / name) for name in files}
         version = _claim_version(
             models_dir,
             base,
@@ -324,9 +336,10 @@ def read_meta(models_dir: Path, version: str) -> ArtifactMeta:
     if not isinstance(raw, dict):
         raise ArtifactError(f"{path} is not a JSON object")
     fmt = raw.get("format_version")
-    if fmt != FORMAT_VERSION:
+    if fmt not in SUPPORTED_FORMATS:
+        supported = " or ".join(map(str, SUPPORTED_FORMATS))
         raise ArtifactError(
-            f"{version}: artifact format {fmt!r} is not supported (expected {FORMAT_VERSION})"
+            f"{version}: artifact format {fmt!r} is not supported (expected {supported})"
         )
     try:
         meta = ArtifactMeta.from_json(raw)
@@ -411,21 +424,26 @@ def load_model(
     folder = _version_dir(models_dir, version)
     raw = json.loads((folder / META).read_text(encoding="utf-8"))
     expected = raw.get("checksums") or {}
-    for name in (ARRAYS, IDS):
+    ids_in_json = meta.format_version == 1 or IDS in expected
+    for name in (ARRAYS, IDS) if ids_in_json else (ARRAYS,):
         path = folder / name
         if not path.is_file():
             raise ArtifactError(f"{version}: {name} is missing")
         if checksums and expected.get(name) != _sha256(path):
             raise ArtifactError(f"{version}: {name} does not match its checksum (corrupt)")
     try:
-        ids = json.loads((folder / IDS).read_text(encoding="utf-8"))
-        user_ids = IdMap(tuple(_strings(ids["user_ids"])))
-        item_ids = IdMap(tuple(_strings(ids["item_ids"])))
         if mmap:
             arrays = _mapped_arrays(folder / ARRAYS)
         else:
             with np.load(folder / ARRAYS, allow_pickle=False) as npz:
                 arrays = {key: npz[key] for key in npz.files}
+        if ids_in_json:
+            ids = json.loads((folder / IDS).read_text(encoding="utf-8"))
+            user_ids = IdMap(tuple(_strings(ids["user_ids"])))
+            item_ids = IdMap(tuple(_strings(ids["item_ids"])))
+        else:
+            user_ids = _id_map(arrays.pop(USER_IDS, None), USER_IDS)
+            item_ids = _id_map(arrays.pop(ITEM_IDS, None), ITEM_IDS)
         extra_arrays = {
             key[len(EXTRA_PREFIX) :]: arrays.pop(key)
             for key in [k for k in arrays if k.startswith(EXTRA_PREFIX)]
@@ -438,6 +456,14 @@ def load_model(
         kind = "incompatible" if isinstance(exc, ModelStateError) else "corrupt"
         raise ArtifactError(f"{version}: artifact is {kind}: {exc}") from exc
     return LoadedModel(recommender, version, meta, dict(meta.extras), extra_arrays)
+
+
+def _id_map(keys: np.ndarray | None, name: str) -> IdMap:
+    if keys is None:
+        raise ValueError(f"{ARRAYS} holds no {name}")
+    if keys.dtype.kind != "S" or keys.ndim != 1:
+        raise TypeError(f"{name} is not a 1-d bytes array")
+    return IdMap.from_utf8(keys)
 
 
 def _strings(values: object) -> list[str]:

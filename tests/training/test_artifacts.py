@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -100,19 +102,25 @@ def _corrupt_arrays(folder: Path) -> None:
     (folder / "arrays.npz").write_bytes(b"not a zip file")
 
 
-def _corrupt_shapes(folder: Path) -> None:
-    # a consistent checksum but factors of the wrong shape: incompatible, not damaged
+def _rewrite_arrays(folder: Path, change: Callable[[dict[str, np.ndarray]], None]) -> None:
+    """Change the arrays and keep the checksum consistent: damage of content, not bytes."""
     with np.load(folder / "arrays.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
-    arrays["als.item_factors"] = arrays["als.item_factors"][:, :2]
+    change(arrays)
     np.savez(folder / "arrays.npz", **arrays)
     meta = json.loads((folder / "meta.json").read_text())
-    import hashlib
-
     meta["checksums"]["arrays.npz"] = hashlib.sha256(
         (folder / "arrays.npz").read_bytes()
     ).hexdigest()
     (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _corrupt_shapes(folder: Path) -> None:
+    # factors of the wrong shape: incompatible, not damaged
+    def narrow(arrays: dict[str, np.ndarray]) -> None:
+        arrays["als.item_factors"] = arrays["als.item_factors"][:, :2]
+
+    _rewrite_arrays(folder, narrow)
 
 
 def _future_format(folder: Path) -> None:
@@ -126,11 +134,51 @@ def _broken_meta(folder: Path) -> None:
 
 
 def _missing_ids(folder: Path) -> None:
+    _rewrite_arrays(folder, lambda arrays: arrays.pop("ids.item_ids"))
+
+
+def _ids_not_bytes(folder: Path) -> None:
+    def as_numbers(arrays: dict[str, np.ndarray]) -> None:
+        arrays["ids.user_ids"] = np.arange(len(arrays["ids.user_ids"]))
+
+    _rewrite_arrays(folder, as_numbers)
+
+
+def _missing_ids_json(folder: Path) -> None:
+    # a format-1 artifact keeps its ids in ids.json only
+    _to_format_1(folder)
     (folder / "ids.json").unlink()
 
 
+def _to_format_1(folder: Path) -> None:
+    """Rewrite a saved artifact as the previous format wrote it (ids in ids.json)."""
+    ids: dict[str, list[str]] = {}
+
+    def move_ids(arrays: dict[str, np.ndarray]) -> None:
+        for key in ("user_ids", "item_ids"):
+            ids[key] = [v.decode() for v in arrays.pop(f"ids.{key}").tolist()]
+
+    _rewrite_arrays(folder, move_ids)
+    (folder / "ids.json").write_text(json.dumps(ids))
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["format_version"] = 1
+    meta["checksums"]["ids.json"] = hashlib.sha256(
+        (folder / "ids.json").read_bytes()
+    ).hexdigest()
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
 @pytest.mark.parametrize(
-    "damage", [_corrupt_arrays, _corrupt_shapes, _future_format, _broken_meta, _missing_ids]
+    "damage",
+    [
+        _corrupt_arrays,
+        _corrupt_shapes,
+        _future_format,
+        _broken_meta,
+        _missing_ids,
+        _ids_not_bytes,
+        _missing_ids_json,
+    ],
 )
 def test_corrupt_artifact_is_refused_and_current_kept(
     purchases: pl.DataFrame, tmp_path: Path, now: datetime, damage: object
@@ -226,3 +274,43 @@ def test_the_fingerprint_names_the_matrix_fitted(purchases: pl.DataFrame, now: d
     extra = pl.concat([purchases, purchases.head(1).with_columns(pl.lit("I-new").alias("item_id"))])
     changed = fit_model(extra, None, model="als", params=FAST, now=now)
     assert fingerprint(extra, changed.interactions)["matrix_sha256"] != one["matrix_sha256"]
+
+
+def test_format_1_artifact_still_loads(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    version = _save(purchases, tmp_path, now)
+    expected = load_model(tmp_path, version).recommender.recommend_batch(["C0", "C1"], 5)
+    _to_format_1(tmp_path / version)
+    for mmap in (False, True):
+        loaded = load_model(tmp_path, version, mmap=mmap)
+        assert loaded.meta.format_version == 1
+        assert loaded.recommender.recommend_batch(["C0", "C1"], 5) == expected
+
+
+def test_ids_holding_nul_are_saved_as_json(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    odd = purchases.with_columns(
+        pl.when(pl.col("customer_id") == "C1").then(pl.lit("C\x001"))
+        .otherwise(pl.col("customer_id")).alias("customer_id")
+    )
+    version = _save(odd, tmp_path, now)
+    assert (tmp_path / version / "ids.json").is_file()
+    with np.load(tmp_path / version / "arrays.npz") as npz:
+        assert "ids.user_ids" not in npz.files
+    loaded = load_model(tmp_path, version, mmap=True)
+    assert loaded.meta.format_version == FORMAT_VERSION
+    assert "C\x001" in loaded.recommender.data.user_ids
+    assert loaded.recommender.recommend("C\x001", 3)
+
+
+def test_ids_are_saved_as_bytes_arrays(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    version = _save(purchases, tmp_path, now)
+    assert not (tmp_path / version / "ids.json").exists()
+    loaded = load_model(tmp_path, version, mmap=True).recommender
+    fitted = fit_model(purchases, None, model="als", params=FAST, now=now).recommender
+    assert loaded.data.user_ids == fitted.data.user_ids
+    assert loaded.data.item_ids == fitted.data.item_ids
