@@ -177,7 +177,9 @@ def build_matrix(
         user_codes, item_codes, len(all_users), n_items
     )
     del user_codes, item_codes
-    value, kept = _pair_values(lines, order, starts, params, decay_now)
+    value, kept_pairs = _pair_values(lines, order, starts, params, decay_now)
+    # often every pair is kept: a full slice then saves a masked copy per pair array
+    kept = slice(None) if kept_pairs.all() else kept_pairs
     counts = _order_counts(lines, order, starts) if order_counts else None
     del lines, order
 
@@ -228,8 +230,11 @@ def _pair_values(
         ticks[~bought] = never
         latest = np.maximum.reduceat(ticks, starts)
         kept = (net > 0) & (latest != never)
-        value = np.zeros(n_pairs)
-        value[kept] = 1.0 if now is None else _decay_values(latest[kept], params, now)
+        if now is not None and kept.all():
+            value = _decay_values(latest, params, now)
+        else:
+            value = np.zeros(n_pairs)
+            value[kept] = 1.0 if now is None else _decay_values(latest[kept], params, now)
         return value, kept & (value > 0)
 
     gross = np.add.reduceat(np.where(bought, quantity, 0.0), starts)

@@ -417,3 +417,14 @@ def test_id_maps_of_odd_ids(now: datetime, odd_id: str) -> None:
     assert m.user_ids.lookup([odd_id, "c05", "nope"]).tolist() == [
         m.user_ids.ids.index(odd_id), m.user_ids.ids.index("c05"), -1
     ]
+
+
+@pytest.mark.parametrize("half_life_days", [None, 30.0])
+def test_every_pair_kept_equals_reference(now: datetime, half_life_days: float | None) -> None:
+    # no returns and nothing after `now`: every pair is kept (the build's unmasked path)
+    rows = [r for r in random_rows(now, 31) if (r[3] is None or r[3] > 0) and r[4] <= now]
+    params = MatrixParams(confidence="binary", half_life_days=half_life_days)
+    m = build_matrix(rows_frame(rows), params, now=now)
+    expected = reference_build(rows, params, now)
+    assert m.nnz == len(expected[2])
+    assert_matches_reference(m, expected)
