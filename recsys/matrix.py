@@ -115,6 +115,7 @@ def build_matrix(
     *,
     now: datetime | None = None,
     item_ids: IdMap | None = None,
+    catalog_items: pl.Series | None = None,
     order_counts: bool = True,
 ) -> InteractionMatrix:
     """Aggregate purchase lines into the `(n_users, n_items)` confidence matrix.
@@ -129,6 +130,8 @@ def build_matrix(
     unreproducible. Lines after `now` are ignored when `now` is given.
     `item_ids` fixes the column order (items outside it are dropped); by default
     items (and always the customers) are in sorted id order.
+    `catalog_items`, when given, are the only items kept: lines of other items are
+    dropped (checked once per distinct item, not per line).
     `order_counts=False` skips counting distinct orders per pair (only the
     repurchase and hybrid models read them); `order_counts` is then an empty
     matrix of the right shape.
@@ -162,15 +165,19 @@ def build_matrix(
     lines = query.collect()
 
     (user_codes, all_users), (item_codes, all_items) = _line_codes(lines, item_ids)
-    if item_ids is None:
-        assert all_items is not None
-        n_items = len(all_items)
-    else:
-        n_items = len(item_ids)
-        known = item_codes >= 0
-        if not known.all():  # items outside `item_ids` are dropped
-            lines = lines.filter(pl.Series(known))
-            user_codes, item_codes = user_codes[known], item_codes[known]
+    n_items = len(all_items) if all_items is not None else len(item_ids or ())
+    drop = None if item_ids is None else item_codes < 0  # items outside `item_ids`
+    if catalog_items is not None:
+        fixed = item_ids.ids if item_ids is not None else ()
+        space = all_items if all_items is not None else pl.Series(fixed, dtype=pl.Utf8)
+        listed = space.is_in(catalog_items.cast(pl.Utf8).implode()).to_numpy()
+        if not listed.all():
+            unlisted = ~listed[item_codes]  # a -1 code reads the last item: `drop` has it
+            drop = unlisted if drop is None else drop | unlisted
+    if drop is not None and drop.any():
+        keep = ~drop
+        lines = lines.filter(pl.Series(keep))
+        user_codes, item_codes = user_codes[keep], item_codes[keep]
 
     # one sort of the lines by (customer, item); each run of equal codes is one pair
     order, starts, pair_users, pair_items = _group_lines(

@@ -428,3 +428,17 @@ def test_every_pair_kept_equals_reference(now: datetime, half_life_days: float |
     expected = reference_build(rows, params, now)
     assert m.nnz == len(expected[2])
     assert_matches_reference(m, expected)
+
+
+@pytest.mark.parametrize("fixed_items", [False, True])
+def test_catalog_items_drop_unlisted_lines(now: datetime, fixed_items: bool) -> None:
+    rows = random_rows(now, 37)
+    catalog = pl.Series([f"i{n:02d}" for n in range(0, 30, 2)] + ["not-bought"])
+    listed = [r for r in rows if r[1] in set(catalog)]
+    items = IdMap(("i29", "i04", "i00", "nope", "i17", "i12")) if fixed_items else None
+    params = MatrixParams(confidence="orders", half_life_days=20.0)
+    got = build_matrix(rows_frame(rows), params, now=now, item_ids=items, catalog_items=catalog)
+    assert_matches_reference(got, reference_build(listed, params, now, items))
+    everything = build_matrix(rows_frame(rows), params, now=now, item_ids=items,
+                              catalog_items=pl.Series(sorted({r[1] for r in rows})))
+    assert_matches_reference(everything, reference_build(rows, params, now, items))

@@ -195,21 +195,20 @@ def fingerprint(purchases: pl.DataFrame, interactions: InteractionMatrix) -> dic
     }
 
 
-def _check_purchases(purchases: pl.DataFrame, catalog: pl.DataFrame | None) -> pl.DataFrame:
+def _check_purchases(purchases: pl.DataFrame) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in purchases.columns]
     if missing:
         raise TrainingError(f"purchases lack columns {missing}")
     if purchases.height == 0:
         raise TrainingError("no purchases to train on")
-    if catalog is not None and catalog.height and "item_id" in catalog.columns:
-        # the store rejects lines whose item is not in the catalog; an item that
-        # was removed from the catalog since must not be recommended either
-        purchases = purchases.filter(
-            pl.col("item_id").is_in(catalog.get_column("item_id").implode())
-        )
-        if purchases.height == 0:
-            raise TrainingError("no purchase refers to an item of the catalog")
-    return purchases
+
+
+def _catalog_items(catalog: pl.DataFrame | None) -> pl.Series | None:
+    """The items a model may learn: the store rejects lines whose item is not in the
+    catalog, and an item removed from the catalog since must not be recommended."""
+    if catalog is None or not catalog.height or "item_id" not in catalog.columns:
+        return None
+    return catalog.get_column("item_id")
 
 
 def fit_model(
@@ -228,13 +227,22 @@ def fit_model(
     model or parameter.
     """
     resolved = resolve_params(model, params)
-    purchases = _check_purchases(purchases, catalog)
+    _check_purchases(purchases)
+    catalog_items = _catalog_items(catalog)
     started = time.perf_counter()
     interactions = build_matrix(
-        purchases, resolved.matrix, now=now, order_counts=model in ORDER_COUNT_MODELS
+        purchases,
+        resolved.matrix,
+        now=now,
+        catalog_items=catalog_items,
+        order_counts=model in ORDER_COUNT_MODELS,
     )
     built = time.perf_counter()
     users, items = interactions.shape
+    if users == 0 and catalog_items is not None and not bool(
+        purchases.get_column("item_id").is_in(catalog_items.implode()).any()
+    ):
+        raise TrainingError("no purchase refers to an item of the catalog")
     if users < 2:
         raise TrainingError(
             f"need purchases (net quantity > 0) from at least two customers, found {users}"

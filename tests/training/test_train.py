@@ -187,3 +187,12 @@ def test_order_counts_only_where_read(
     loaded = load_model(tmp_path, result.version).recommender
     assert loaded.data.order_counts.nnz == counts.nnz
     assert loaded.recommend("C1", 3)  # two fits (threads) may differ in the last digits
+
+
+def test_catalog_without_any_purchased_item_is_a_clear_error(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    catalog = pl.DataFrame({"item_id": ["not-sold-1", "not-sold-2"]})
+    with pytest.raises(TrainingError, match="no purchase refers to an item of the catalog"):
+        train_model(purchases, catalog, model="als", now=now, models_dir=tmp_path)
+    assert current_version(tmp_path) is None
