@@ -44,6 +44,11 @@ FULL_ITEMS = 100_000
 #: still differed by up to 10% between two identical fits; 11 interleaved tries keep it
 #: within a few percent (about a minute in all).
 UCI_REPEATS = 11
+#: Seconds of quiet before each timed call. implicit's OpenMP workers spin for a few ms
+#: after a fit ends; a call started at once competed with the previous side's spinning
+#: threads (our matrix build took 18-22 ms right after a raw fit, 10-14 ms after a pause).
+#: `recsys train` starts in a fresh process, so each side starts settled, as it would.
+SETTLE_S = 0.1
 
 
 def _raw_fit(csr: Any, model_params: dict[str, Any], num_threads: int) -> float:
@@ -99,15 +104,18 @@ def compare(
     fitted: Any = None
     matrix_s = fit_s = 0.0
     for _ in range(repeats):
+        time.sleep(SETTLE_S)
         seconds, fitted = _ours(purchases, catalog, now)
         if seconds < ours_best:
             ours_best = seconds
             matrix_s, fit_s = fitted.timings["matrix"], fitted.timings["fit"]
         params = fitted.recommender.params
+        time.sleep(SETTLE_S)
         raw = _raw_fit(fitted.interactions.matrix, params, 0)
         raw_best = min(raw_best, raw)
         raw_tries.append(raw)
         for candidates in train_candidates:
+            time.sleep(SETTLE_S)
             seconds, timings = _train_model_seconds(purchases, catalog, now, candidates)
             if seconds < train_best[candidates]:
                 train_best[candidates], train_split[candidates] = seconds, timings
