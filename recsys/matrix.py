@@ -346,8 +346,8 @@ def _group_lines(
     if max(n_users, n_items) <= _RADIX_CODES:
         users16, items16 = user_codes.astype(np.uint16), item_codes.astype(np.uint16)
         by_item = np.argsort(items16, kind="stable")
-        users_by_item = users16[by_item]
-        order = by_item[np.argsort(users_by_item, kind="stable")]
+        order = by_item[np.argsort(users16[by_item], kind="stable")]
+        del by_item
         users, items = users16[order], items16[order]
         change = np.empty(len(order), dtype=bool)
         change[0] = True
@@ -460,8 +460,9 @@ def _compact(codes: np.ndarray, ids: pl.Series) -> tuple[np.ndarray, IdMap]:
 
 
 def _id_map(ids: pl.Series) -> IdMap:
-    """The map of distinct ids, from their UTF-8 bytes as one numpy array: no Python
-    string per id (4x faster at 1M ids). Ids holding NUL take the map's dict form."""
+    """The map of distinct ids, from their UTF-8 bytes as one numpy array, without
+    decoding each id to a `str` (4x faster at 1M ids). Ids holding NUL take the map's
+    dict form."""
     import polars as pl
     if ids.str.contains("\x00", literal=True).any():
         return IdMap(tuple(ids.to_list()))

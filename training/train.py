@@ -240,7 +240,8 @@ def fit_model(
     built = time.perf_counter()
     users, items = interactions.shape
     if users == 0 and catalog_items is not None and not bool(
-        purchases.get_column("item_id").is_in(catalog_items.implode()).any()
+        purchases.get_column("item_id").cast(pl.Utf8)
+        .is_in(catalog_items.cast(pl.Utf8).implode()).any()
     ):
         raise TrainingError("no purchase refers to an item of the catalog")
     if users < 2:

@@ -314,3 +314,20 @@ def test_ids_are_saved_as_bytes_arrays(
     fitted = fit_model(purchases, None, model="als", params=FAST, now=now).recommender
     assert loaded.data.user_ids == fitted.data.user_ids
     assert loaded.data.item_ids == fitted.data.item_ids
+
+
+def test_format_1_without_checksums_reads_its_ids_json(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    # a format-1 meta.json always means ids.json, whatever its checksums list says
+    version = _save(purchases, tmp_path, now)
+    expected = load_model(tmp_path, version).recommender.recommend_batch(["C0", "C1"], 5)
+    folder = tmp_path / version
+    _to_format_1(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["checksums"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    loaded = load_model(tmp_path, version, mmap=True, checksums=False)
+    assert loaded.recommender.recommend_batch(["C0", "C1"], 5) == expected
+    with pytest.raises(ArtifactError, match="checksum"):
+        load_model(tmp_path, version)

@@ -196,3 +196,11 @@ def test_catalog_without_any_purchased_item_is_a_clear_error(
     with pytest.raises(TrainingError, match="no purchase refers to an item of the catalog"):
         train_model(purchases, catalog, model="als", now=now, models_dir=tmp_path)
     assert current_version(tmp_path) is None
+
+
+def test_catalog_of_other_id_type_without_a_match_is_a_clear_error(
+    purchases: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    catalog = pl.DataFrame({"item_id": [101, 102]})
+    with pytest.raises(TrainingError, match="no purchase refers to an item of the catalog"):
+        train_model(purchases, catalog, model="als", now=now, models_dir=tmp_path)
