@@ -9,6 +9,7 @@ fitted state as plain numpy arrays) lets each model implement only its scoring.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from recsys.ids import IdMap
 from recsys.matrix import InteractionMatrix, history_row
@@ -57,8 +58,16 @@ def single_threaded_blas() -> Iterator[None]:
     top oversubscribes the CPU (10x slower ALS) and makes implicit warn. Limiting
     before constructing a model also stops that warning from ever being printed.
     """
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_libraries().limit(limits=1, user_api="blas"):
         yield
+
+
+@functools.cache
+def _blas_libraries() -> ThreadpoolController:
+    """The process's thread-pool libraries, found once: `threadpool_limits` scans every
+    loaded library on each call (1-1.5 ms, about one API request). Importing
+    `recsys.models` loads implicit, and with it scipy's BLAS, before any model can ask."""
+    return ThreadpoolController()
 
 
 @dataclass(frozen=True, slots=True)
