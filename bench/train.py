@@ -9,7 +9,8 @@ adds the 100 candidates per customer that `--candidates 100` precomputes for ser
 Baseline, same run: `implicit.cpu.als.AlternatingLeastSquares(...)` with the same
 factors/regularization/alpha/iterations/random_state and threads, `.fit` on the very
 CSR our path built (BLAS pinned to one thread, as implicit recommends). Ratio = our
-seconds / raw seconds; goal <= 1.2. Repeats are interleaved and the best of each is kept.
+seconds / raw seconds; goal <= 1.2. Repeats are interleaved, each timed call starts
+after `SETTLE_S` of quiet, and the best of each side is kept.
 
 Data: UCI Online Retail via `training.online_retail.load_online_retail` (default);
 with `--full` also the generated 1M customers x 100k items retailer (~24M lines,

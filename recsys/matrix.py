@@ -165,11 +165,14 @@ def build_matrix(
     lines = query.collect()
 
     (user_codes, all_users), (item_codes, all_items) = _line_codes(lines, item_ids)
-    n_items = len(all_items) if all_items is not None else len(item_ids or ())
-    drop = None if item_ids is None else item_codes < 0  # items outside `item_ids`
+    if item_ids is None:
+        assert all_items is not None
+        n_items, drop = len(all_items), None
+    else:
+        n_items, drop = len(item_ids), item_codes < 0  # items outside `item_ids`
     if catalog_items is not None:
-        fixed = item_ids.ids if item_ids is not None else ()
-        space = all_items if all_items is not None else pl.Series(fixed, dtype=pl.Utf8)
+        space = all_items if item_ids is None else pl.Series(item_ids.ids, dtype=pl.Utf8)
+        assert space is not None
         listed = space.is_in(catalog_items.cast(pl.Utf8).implode()).to_numpy()
         if not listed.all():
             unlisted = ~listed[item_codes]  # a -1 code reads the last item: `drop` has it

@@ -232,7 +232,7 @@ def save_model(
         arrays.update({EXTRA_PREFIX + name: v for name, v in (extra_arrays or {}).items()})
         files = [ARRAYS]
         try:
-            # mapped by serving workers and read without a Python string per id
+            # mapped by serving workers and searched without decoding each id to a str
             arrays.update({USER_IDS: data.user_ids.utf8(), ITEM_IDS: data.item_ids.utf8()})
         except ValueError:  # an id holds NUL
             ids = {"user_ids": list(data.user_ids.ids), "item_ids": list(data.item_ids.ids)}
@@ -442,8 +442,8 @@ def load_model(
             user_ids = IdMap(tuple(_strings(ids["user_ids"])))
             item_ids = IdMap(tuple(_strings(ids["item_ids"])))
         else:
-            user_ids = _id_map(arrays.pop(USER_IDS, None), USER_IDS)
-            item_ids = _id_map(arrays.pop(ITEM_IDS, None), ITEM_IDS)
+            user_ids = _saved_ids(arrays.pop(USER_IDS, None), USER_IDS)
+            item_ids = _saved_ids(arrays.pop(ITEM_IDS, None), ITEM_IDS)
         extra_arrays = {
             key[len(EXTRA_PREFIX) :]: arrays.pop(key)
             for key in [k for k in arrays if k.startswith(EXTRA_PREFIX)]
@@ -458,7 +458,8 @@ def load_model(
     return LoadedModel(recommender, version, meta, dict(meta.extras), extra_arrays)
 
 
-def _id_map(keys: np.ndarray | None, name: str) -> IdMap:
+def _saved_ids(keys: np.ndarray | None, name: str) -> IdMap:
+    """The id map of a format 2 artifact, from its bytes array (mapped, not copied)."""
     if keys is None:
         raise ValueError(f"{ARRAYS} holds no {name}")
     if keys.dtype.kind != "S" or keys.ndim != 1:
