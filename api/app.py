@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.body_limit import BodyLimitMiddleware
@@ -15,7 +16,7 @@ from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
 from api.routes import events, health, loyalty, recommendations
-from api.security import require_api_key
+from api.security import ApiKeyMiddleware, document_api_key
 from recsys.rules.config import RulesConfig, load_rules
 from recsys.settings import Settings
 from recsys.store.engine import create_store_engine, migrate
@@ -59,13 +60,27 @@ def create_app(
     install_error_handlers(app)
 
     # Plain ASGI middlewares (Starlette's decorator style costs about a millisecond a request).
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    # The last added runs first: metrics count every answer, the key is checked before the
+    # body is read or the route matched.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
-    secured = [Depends(require_api_key)]
     for router in (recommendations.router, loyalty.router, events.router):
-        app.include_router(router, dependencies=secured)
+        app.include_router(router)
+    _document_security(app, required=bool(settings.api_keys))
     return app
+
+
+def _document_security(app: FastAPI, *, required: bool) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI caches the document (and rebuilds it when routes change); marking it
+        # again is idempotent and cheap.
+        return document_api_key(build(), required=required)
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app_from_env() -> FastAPI:
