@@ -4,6 +4,7 @@ Hierarchy (catch at the level you need):
 
     ApiError
     ├── UnknownItems    422  (valid JSON naming items the catalog lacks)
+    ├── InvalidRequest  422  (valid JSON the schema cannot judge: bounds, unknown parameters)
     ├── NotFound        404
     ├── Conflict        409
     ├── Unauthorized    401
@@ -40,6 +41,11 @@ class NotFound(ApiError):
 class UnknownItems(ApiError):
     status = 422
     code = "unknown_item"
+
+
+class InvalidRequest(ApiError):
+    status = 422
+    code = "invalid_request"
 
 
 class Conflict(ApiError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-
 from typing import Any
 
 from pydantic import SecretStr

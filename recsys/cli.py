@@ -61,6 +61,7 @@ def ingest(
                 rejects_dir=settings.rejects_dir,
                 chunk_rows=chunk_rows or settings.ingest_chunk_rows,
                 progress=lambda n: progress.advance(task, n),
+                bounds=settings.order_bounds,
             )
     except IngestError as exc:
         raise _fail(f"{exc}; nothing was loaded") from exc

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from recsys.order_bounds import OrderBounds
+
 
 def normalise_database_url(url: str) -> str:
     """Map the URLs people paste (`postgresql://`, `postgres://`) onto the psycopg 3 driver."""
@@ -39,6 +41,12 @@ class Settings(BaseSettings):
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     voucher_valid_days: int = Field(default=30, ge=1)
+    max_line_quantity: float = Field(
+        default=100_000.0, gt=0, allow_inf_nan=False, description="largest |quantity| of a line"
+    )
+    max_unit_price: float = Field(
+        default=1_000_000.0, gt=0, allow_inf_nan=False, description="largest unit price"
+    )
     catalog_refresh_seconds: float = Field(
         default=30.0, ge=0.0, description="how often the service re-reads stock and prices"
     )
@@ -63,6 +71,10 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         assert self.artifacts_dir is not None
         return self.artifacts_dir
+
+    @property
+    def order_bounds(self) -> OrderBounds:
+        return OrderBounds(self.max_line_quantity, self.max_unit_price)
 
     @property
     def rejects_dir(self) -> Path:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import CatalogDep, StoreDep
-from api.errors import Conflict, UnknownItems
+from api.deps import CatalogDep, SettingsDep, StoreDep
+from api.errors import Conflict, InvalidRequest, UnknownItems
 from api.schemas import OrderIn, OrderRecorded, error_responses
+from recsys.order_bounds import OrderBounds
 from recsys.store.purchases import OrderConflict, OrderLineIn, record_order
 from recsys.store.purchases import OrderIn as StoreOrder
 
@@ -19,16 +20,25 @@ router = APIRouter(prefix="/v1", tags=["events"])
 @router.post(
     "/events/orders",
     response_model=OrderRecorded,
-    responses=error_responses(401, 409, 413, 422),
+    responses=error_responses(400, 401, 409, 413, 422),
 )
-def order_event(body: OrderIn, store: StoreDep, catalog: CatalogDep) -> OrderRecorded:
-    """Record an order; posting the same order again changes nothing (`recorded: false`)."""
+def order_event(
+    body: OrderIn, store: StoreDep, catalog: CatalogDep, settings: SettingsDep
+) -> OrderRecorded:
+    """Record an order; posting the same order again changes nothing (`recorded: false`).
+
+    Lines are held to the bounds ingest applies (quantity not 0, |quantity| and
+    unit_price within RECSYS_MAX_LINE_QUANTITY / RECSYS_MAX_UNIT_PRICE); `purchased_at`
+    may be at most a day ahead of the server's clock. One order id is one order: the
+    same content again (posted or ingested) is `recorded: false`, other content a 409.
+    """
+    _check_bounds(body, settings.order_bounds)
     unknown = sorted({line.item_id for line in body.items if line.item_id not in catalog})
     if unknown:
         raise UnknownItems(f"unknown item_id(s): {', '.join(unknown[:10])}; nothing was recorded")
-    at = body.purchased_at
-    if at.tzinfo is not None:
-        at = at.astimezone(UTC).replace(tzinfo=None)
+    at = _naive_utc(body.purchased_at)
+    if at > datetime.now(UTC).replace(tzinfo=None) + FUTURE_TOLERANCE:
+        raise InvalidRequest("purchased_at: is more than a day in the future; nothing was recorded")
     order = StoreOrder(
         body.order_id,
         body.customer_id,
@@ -44,3 +54,24 @@ def order_event(body: OrderIn, store: StoreDep, catalog: CatalogDep) -> OrderRec
         # A concurrent post of the same order id won the race.
         raise Conflict(f"order {body.order_id!r} is being recorded concurrently") from exc
     return OrderRecorded(order_id=body.order_id, recorded=recorded, customer_id=body.customer_id)
+
+
+#: How far ahead of the server's clock `purchased_at` may be (clock skew between systems).
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def _naive_utc(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo is not None else at
+
+
+def _check_bounds(body: OrderIn, bounds: OrderBounds) -> None:
+    problems = []
+    for index, line in enumerate(body.items):
+        quantity = bounds.quantity_problem(line.quantity)
+        if quantity:
+            problems.append(f"items.{index}.quantity: {quantity}")
+        price = bounds.unit_price_problem(line.unit_price)
+        if price:
+            problems.append(f"items.{index}.unit_price: {price}")
+    if problems:
+        raise InvalidRequest("; ".join(problems[:5]) + "; nothing was recorded")

@@ -28,7 +28,9 @@ from recsys.ingest.validate import (
     check_customers,
     check_transactions,
     with_lines,
+    with_rejects,
 )
+from recsys.order_bounds import OrderBounds
 from recsys.store import bulk
 from recsys.store.tables import customers, items, order_lines
 
@@ -129,7 +131,12 @@ def _merge_keys(lines: pl.DataFrame) -> pl.DataFrame:
 def _with_values(rejects: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
     """`rejects` (_line, _reason) with each line's values from `raw`, in the rejects' order."""
     lines = raw[LINE]
-    if raw.height and lines[-1] - lines[0] == raw.height - 1:
+    # (A line the reader rejected is not in `raw`: it may sit just past either end.)
+    if (
+        raw.height
+        and lines[-1] - lines[0] == raw.height - 1
+        and (rejects.height == 0 or rejects[LINE].is_between(lines[0], lines[-1]).all())
+    ):
         # A batch numbers its lines consecutively: a line's row is its offset, no join.
         values = raw.drop(LINE).select(pl.all().gather(rejects[LINE] - lines[0]))
         return pl.concat([rejects, values], how="horizontal")
@@ -356,22 +363,24 @@ def _checked_batches(
     known_items: pl.Series | None,
     load_id: str,
     dialect: str,
-) -> Iterator[tuple[pl.DataFrame, Checked | _TxBatch]]:
+    bounds: OrderBounds | None = None,
+) -> Iterator[tuple[pl.DataFrame, Checked | _TxBatch, int]]:
     """Read, validate and (transactions) merge: the part that runs ahead of the writes.
 
-    No store access here: this runs in the prefetch thread.
+    Yields (rows as read, what to write, lines the reader rejected). No store access
+    here: this runs in the prefetch thread.
     """
     sources = {source for names in resolved.values() for source in names}
     for batch in iter_batches(path, chunk_rows, sources):
-        raw = with_lines(apply_columns(batch.frame, resolved), batch.first_line)
+        raw = with_lines(apply_columns(batch.frame, resolved), batch.first_line, batch.lines)
         if kind == "transactions":
             assert known_items is not None
-            checked = check_transactions(raw, known_items)
-            yield raw, _prepare_transactions(raw, checked, load_id, dialect)
+            checked = with_rejects(check_transactions(raw, known_items, bounds), batch.rejects)
+            yield raw, _prepare_transactions(raw, checked, load_id, dialect), len(batch.rejects)
         elif kind == "catalog":
-            yield raw, check_catalog(raw)
+            yield raw, with_rejects(check_catalog(raw), batch.rejects), len(batch.rejects)
         else:
-            yield raw, check_customers(raw)
+            yield raw, with_rejects(check_customers(raw), batch.rejects), len(batch.rejects)
 
 
 def ingest_file(
@@ -383,8 +392,11 @@ def ingest_file(
     rejects_dir: Path,
     chunk_rows: int = 100_000,
     progress: Progress | None = None,
+    bounds: OrderBounds | None = None,
 ) -> IngestSummary:
     """Validate `path` and load it into the store in one transaction.
+
+    `bounds`: the plausible quantity and unit price of a line (default `OrderBounds()`).
 
     Raises IngestError (and loads nothing) when the file cannot be read or
     lacks required columns; malformed rows go to the rejects file instead.
@@ -408,10 +420,10 @@ def ingest_file(
             )
             known_items = tx_writer.known_items if tx_writer is not None else None
             batches = _checked_batches(
-                path, chunk_rows, resolved, kind, known_items, load_id, writer.dialect
+                path, chunk_rows, resolved, kind, known_items, load_id, writer.dialect, bounds
             )
-            for raw, prepared in prefetch(batches):
-                summary.read += raw.height
+            for raw, prepared, unreadable in prefetch(batches):
+                summary.read += raw.height + unreadable
                 if isinstance(prepared, _TxBatch):
                     assert tx_writer is not None
                     rejected = tx_writer.process(prepared, summary)

@@ -11,10 +11,15 @@ from typing import Any
 
 import polars as pl
 
+from recsys.order_bounds import OrderBounds
+
 LINE = "_line"
 REASON = "_reason"
 _TS = "_purchased_at"
 _NUMBER = "_number_"  # prefix of a parsed numeric column
+
+#: The longest id the API accepts (`api.schemas.Id`).
+MAX_ID_CHARS = 128
 
 _TRUE = ["true", "t", "1", "yes", "y"]
 _FALSE = ["false", "f", "0", "no", "n"]
@@ -121,6 +126,23 @@ class _Checks:
             if column in present:
                 self.add(pl.col(column).is_null(), f"empty {column}")
 
+    def ids(self, columns: Sequence[str], present: Sequence[str]) -> None:
+        """Ids the API can be asked about: no control characters (NUL included), not too long.
+
+        The API answers 422 for such an id, so a row carrying one could never be
+        queried; PostgreSQL cannot store a NUL at all.
+        """
+        for column in columns:
+            if column in present:
+                self.add(
+                    pl.col(column).str.contains(r"[\x00-\x1f\x7f]"),
+                    f"{column} contains a control character",
+                )
+                self.add(
+                    pl.col(column).str.len_chars() > MAX_ID_CHARS,
+                    f"{column} is longer than {MAX_ID_CHARS} characters",
+                )
+
     def number(
         self,
         column: str,
@@ -177,12 +199,30 @@ def _split(frame: pl.DataFrame, checks: _Checks) -> tuple[pl.DataFrame, pl.DataF
     return valid, rejects
 
 
-def with_lines(frame: pl.DataFrame, first_line: int) -> pl.DataFrame:
+def with_lines(
+    frame: pl.DataFrame, first_line: int, lines: pl.Series | None = None
+) -> pl.DataFrame:
+    """`frame` with its file lines first: consecutive from `first_line`, or `lines`."""
+    if lines is not None:
+        return frame.insert_column(0, lines.alias(LINE).cast(pl.Int64))
     return frame.with_row_index(LINE, offset=first_line).with_columns(pl.col(LINE).cast(pl.Int64))
 
 
-def check_transactions(frame: pl.DataFrame, known_items: pl.Series) -> Checked:
-    """Typed order lines.
+def with_rejects(checked: Checked, rejects: Sequence[tuple[int, str]]) -> Checked:
+    """`checked` plus lines rejected before validation (by the reader)."""
+    if not rejects:
+        return checked
+    extra = pl.DataFrame(
+        {LINE: [line for line, _ in rejects], REASON: [reason for _, reason in rejects]},
+        schema={LINE: pl.Int64, REASON: pl.Utf8},
+    )
+    return Checked(checked.valid, pl.concat([checked.rejects, extra]).sort(LINE))
+
+
+def check_transactions(
+    frame: pl.DataFrame, known_items: pl.Series, bounds: OrderBounds | None = None
+) -> Checked:
+    """Typed order lines; quantity and unit price within `bounds` (default `OrderBounds()`).
 
     Columns: order_id, customer_id, item_id, quantity, unit_price, purchased_at, _line.
     """
@@ -199,14 +239,32 @@ def check_transactions(frame: pl.DataFrame, known_items: pl.Series) -> Checked:
 
     checks = _Checks()
     checks.required(("order_id", "customer_id", "item_id", "purchased_at"), present)
+    checks.ids(("order_id", "customer_id", "item_id"), present)
     checks.add(
         pl.col(_TS).is_null(),
         pl.lit("purchased_at is not an ISO 8601 date or timestamp: ") + _quoted("purchased_at"),
     )
     for column in numbers:
         checks.number(column, present, non_negative=column == "unit_price", parsed=number(column))
+    bounds = bounds or OrderBounds()
     if "quantity" in present:
         checks.add(number("quantity") == 0, "quantity is 0 (not a purchase)")
+        checks.add(
+            number("quantity").abs() > bounds.max_quantity,
+            pl.lit(f"quantity is beyond ±{bounds.max_quantity:g}: ") + _quoted("quantity"),
+        )
+    if "unit_price" in present:
+        checks.add(
+            number("unit_price") > bounds.max_unit_price,
+            pl.lit(f"unit_price is over {bounds.max_unit_price:g}: ") + _quoted("unit_price"),
+        )
+    if "line_total" in present:
+        quantity_or_1 = number("quantity").fill_null(1.0) if "quantity" in present else pl.lit(1.0)
+        checks.add(
+            (number("line_total") / quantity_or_1).abs() > bounds.max_unit_price,
+            pl.lit(f"line_total / quantity is over {bounds.max_unit_price:g}: ")
+            + _quoted("line_total"),
+        )
     checks.add(
         ~pl.col("item_id").is_in(known_items.implode()),
         pl.lit("item_id ") + _quoted("item_id") + pl.lit(" is not in the catalog"),
@@ -246,6 +304,7 @@ def check_catalog(frame: pl.DataFrame) -> Checked:
     present = frame.columns
     checks = _Checks()
     checks.required(("item_id",), present)
+    checks.ids(("item_id",), present)
     checks.number("price", present, non_negative=True)
     checks.number("cost", present, non_negative=True)
     if "in_stock" in present:
@@ -273,6 +332,7 @@ def check_customers(frame: pl.DataFrame) -> Checked:
     present = frame.columns
     checks = _Checks()
     checks.required(("customer_id",), present)
+    checks.ids(("customer_id",), present)
     if "email" in present:
         checks.add(
             pl.col("email").is_not_null() & ~pl.col("email").str.contains(r"^[^@\s]+@[^@\s]+$"),

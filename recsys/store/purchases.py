@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -164,28 +165,74 @@ class OrderConflict(Exception):
     """An order id already recorded with a different body."""
 
 
-def record_order(conn: Connection, order: OrderIn) -> bool:
-    """Store an order event; returns False when the identical order was already recorded.
-
-    Lines sharing an item are summed (the data contract's rule for repeated scans).
-    Raises OrderConflict when the order id exists with different content.
-    """
-    digest = order.body_hash()
-    existing = conn.execute(
-        select(orders.c.body_hash, orders.c.source).where(orders.c.order_id == order.order_id)
-    ).first()
-    if existing is not None:
-        # An order loaded from a file has no body hash: the file is its record.
-        if existing.body_hash == digest or existing.body_hash is None:
-            return False
-        raise OrderConflict(f"order {order.order_id!r} was already recorded with different content")
+def _merged_lines(lines: Sequence[OrderLineIn]) -> dict[str, tuple[float, float | None]]:
+    """Lines sharing an item summed (the data contract's rule for repeated scans):
+    item -> (quantity, quantity-weighted unit price or None)."""
     merged: dict[str, tuple[float, float, float]] = {}
-    for line in order.lines:
+    for line in lines:
         qty, weighted, priced = merged.get(line.item_id, (0.0, 0.0, 0.0))
         if line.unit_price is not None:
             weighted += line.quantity * line.unit_price
             priced += line.quantity
         merged[line.item_id] = (qty + line.quantity, weighted, priced)
+    return {
+        item_id: (qty, (weighted / priced) if priced else None)
+        for item_id, (qty, weighted, priced) in merged.items()
+    }
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _same_as_stored(
+    conn: Connection,
+    order: OrderIn,
+    stored_customer: str,
+    stored_at: datetime,
+    merged: dict[str, tuple[float, float | None]],
+) -> bool:
+    """Whether `order` is what the store holds under its id (an order loaded from a file)."""
+    if stored_customer != order.customer_id or stored_at != order.purchased_at:
+        return False
+    rows = conn.execute(
+        select(order_lines.c.item_id, order_lines.c.quantity, order_lines.c.unit_price).where(
+            order_lines.c.order_id == order.order_id
+        )
+    ).all()
+    stored = {item_id: (float(qty), price) for item_id, qty, price in rows}
+    return stored.keys() == merged.keys() and all(
+        _close(stored[item][0], qty) and _close(stored[item][1], price)
+        for item, (qty, price) in merged.items()
+    )
+
+
+def record_order(conn: Connection, order: OrderIn) -> bool:
+    """Store an order event; returns False when the identical order was already recorded.
+
+    One order id is one order, however it arrived: an order posted before is compared
+    by its body hash, one loaded from a file by its stored customer, time and lines.
+    Lines sharing an item are summed (the data contract's rule for repeated scans).
+    Raises OrderConflict when the order id exists with different content.
+    """
+    digest = order.body_hash()
+    merged = _merged_lines(order.lines)
+    existing = conn.execute(
+        select(orders.c.body_hash, orders.c.customer_id, orders.c.purchased_at).where(
+            orders.c.order_id == order.order_id
+        )
+    ).first()
+    if existing is not None:
+        same = (
+            existing.body_hash == digest
+            if existing.body_hash is not None
+            else _same_as_stored(conn, order, existing.customer_id, existing.purchased_at, merged)
+        )
+        if same:
+            return False
+        raise OrderConflict(f"order {order.order_id!r} was already recorded with different content")
     conn.execute(
         insert(orders).values(
             order_id=order.order_id,
@@ -202,10 +249,10 @@ def record_order(conn: Connection, order: OrderIn) -> bool:
                 "order_id": order.order_id,
                 "item_id": item_id,
                 "quantity": qty,
-                "unit_price": (weighted / priced) if priced else None,
+                "unit_price": price,
                 "load_id": "event",
             }
-            for item_id, (qty, weighted, priced) in merged.items()
+            for item_id, (qty, price) in merged.items()
         ],
     )
     known = conn.execute(

@@ -52,7 +52,10 @@ def test_every_v1_route_answers_401_before_reading_the_request(
         ]
         for method, url in probes:
             response = client.request(
-                method, url, content=b"{not json", headers={**headers, "content-type": "application/json"}
+                method,
+                url,
+                content=b"{not json",
+                headers={**headers, "content-type": "application/json"},
             )
             assert response.status_code == 401, (method, url, response.text)
             assert response.json() == UNAUTHORIZED

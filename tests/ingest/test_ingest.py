@@ -104,8 +104,8 @@ def test_file_broken_midway_rolls_back_every_chunk(
 ) -> None:
     good = [[f"O{i}", "C1", "TV1", "1", "1", "2026-01-01"] for i in range(20)]
     path = write_csv(tmp_path / "t.csv", TX_HEADER, good)
-    with path.open("a") as handle:
-        handle.write('O99,C1,"unterminated\n')
+    with path.open("ab") as handle:
+        handle.write(b"O99,C1,TV1,1,1,\xff\xfe not UTF-8\n")
     before = dump(engine)
     with pytest.raises(IngestError, match="cannot be parsed"):
         load(engine, tmp_path, "transactions", path, chunk_rows=5)
