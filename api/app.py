@@ -85,12 +85,17 @@ def _document_security(app: FastAPI, *, required: bool) -> None:
 
 def create_app_from_env() -> FastAPI:
     """Entry point for `recsys serve` (uvicorn's factory): settings from the environment."""
+    import faulthandler
+
     from threadpoolctl import threadpool_limits
 
     from recsys.logs import configure_logging
 
     # Per-request scoring is single-customer work; BLAS threads would oversubscribe the cores.
     threadpool_limits(limits=1)
+    # A worker killed by a signal (SIGBUS from a mapped file cut short, SIGSEGV) says so
+    # on stderr, with the Python stack, before the supervisor replaces it.
+    faulthandler.enable()
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     return create_app(settings)

@@ -1,11 +1,22 @@
-"""Prometheus metrics, one registry per app (no process-global collectors)."""
+"""Prometheus metrics, one registry per app (no process-global collectors).
+
+`recsys serve` runs its workers in prometheus-client's multiprocess mode: it sets
+`PROMETHEUS_MULTIPROC_DIR` before the workers start, each worker's counters and
+histograms live in files there, and a scrape answered by any worker sums them all
+(a worker that died keeps its counts). Without that variable (tests, an app run
+in-process) the app's own registry is exposed.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,7 +28,8 @@ class Metrics:
     latency: Histogram
     fallbacks: Counter
     filtered: Counter
-    model_info: Gauge
+    #: The directory of multiprocess mode, or None for the app's own registry.
+    multiprocess_dir: str | None = None
 
     @classmethod
     def create(cls) -> Metrics:
@@ -49,13 +61,43 @@ class Metrics:
                 ["rule"],
                 registry=registry,
             ),
-            model_info=Gauge(
-                "recsys_model_info",
-                "the model version being served",
-                ["version"],
-                registry=registry,
-            ),
+            multiprocess_dir=os.environ.get(MULTIPROC_ENV) or None,
         )
+
+    def exposition(self, model_version: str | None) -> bytes:
+        """The scrape body: every worker's counts (multiprocess mode) and the served version."""
+        if self.multiprocess_dir is not None:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        else:
+            registry = self.registry
+        info = CollectorRegistry()
+        info.register(_ModelInfo(model_version))
+        return generate_latest(registry) + generate_latest(info)
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class _ModelInfo(Collector):
+    """`recsys_model_info{version=...} 1` of the worker answering the scrape.
+
+    Computed per scrape rather than kept in a gauge: a multiprocess gauge would keep
+    every version any worker ever served.
+    """
+
+    def __init__(self, version: str | None) -> None:
+        self.version = version
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "recsys_model_info", "the model version being served", labels=["version"]
+        )
+        if self.version is not None:
+            family.add_metric([self.version], 1.0)
+        yield family
 
 
 def _route_template(scope: Scope) -> str:

@@ -128,17 +128,29 @@ def serve(
         bool, typer.Option(help="log every request (costs about 1 ms a request)")
     ] = False,
 ) -> None:
-    """Start the HTTP API."""
+    """Start the HTTP API.
+
+    The workers (one by default) run under uvicorn's supervisor: one that dies is
+    logged ("Child process [...] died") and replaced. They count metrics in
+    prometheus-client's multiprocess mode, so any worker's `/metrics` sums them all.
+    """
     import os
+    import shutil
+    import tempfile
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     # One request scores one customer: a multi-threaded BLAS only fights the other
     # workers for the cores. Set before any worker imports numpy.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
     _settings()
-    uvicorn.run(
+    # Set before any worker imports prometheus_client (it picks its value store then).
+    own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsys-metrics-")
+    config = uvicorn.Config(
         "api.app:create_app_from_env",
         factory=True,
         host=host,
@@ -147,6 +159,13 @@ def serve(
         log_level="info",
         access_log=access_log,
     )
+    try:
+        # Supervised even with one worker (uvicorn.run would serve one in this process,
+        # where a crash ends the service).
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        if own_dir:
+            shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
@@ -353,19 +372,20 @@ app.add_typer(models_app, name="models")
 
 @models_app.command("list")
 def models_list() -> None:
-    """Every saved model version; the current one is marked."""
-    from training.artifacts import list_versions
+    """Every saved model version; the current one is marked, unreadable ones listed as broken."""
+    from training.artifacts import broken_versions, list_versions
 
     settings = _settings()
     versions = list_versions(settings.models_dir)
-    if not versions:
+    broken = broken_versions(settings.models_dir)
+    if not versions and not broken:
         out.print(f"no models in {settings.models_dir}; run `recsys train`")
         return
     rows = [
-        ["*" if v.is_current else "", v.version, v.model, v.created_at.isoformat()]
+        ["*" if v.is_current else "", v.version, v.model, v.created_at.isoformat(), "ok"]
         for v in versions
-    ]
-    out.print(_table("models", ["current", "version", "model", "created"], rows))
+    ] + [["*" if b.is_current else "", b.version, "?", "?", f"broken: {b.problem}"] for b in broken]
+    out.print(_table("models", ["current", "version", "model", "created", "status"], rows))
 
 
 @models_app.command("use")

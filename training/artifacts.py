@@ -14,6 +14,9 @@ Layout under `models_dir`::
 
 A version directory is written under a temporary name and renamed into place,
 and `current` is replaced with `os.replace`, so readers never see half a model.
+Its files are made read-only before the rename: a version is immutable once it
+exists (serving workers memory-map `arrays.npz`, and a file truncated under a
+mapping kills the process that touches it); a new model is a new directory.
 Nothing here is pickled: loading an artifact cannot execute code.
 """
 
@@ -298,6 +301,7 @@ def _claim_version(
         )
         text = json.dumps(meta.to_json(checksums), indent=2, sort_keys=True, allow_nan=False)
         (tmp / META).write_text(text, encoding="utf-8")
+        _make_read_only(tmp)
         try:
             # rename onto a non-existent name is atomic; a racing writer makes it fail
             tmp.rename(models_dir / version)
@@ -305,6 +309,16 @@ def _claim_version(
             continue
         return version
     raise ArtifactError(f"no free version name for {base!r}")
+
+
+#: Mode of every file of a saved version (the directory stays writable so prune can delete it).
+READ_ONLY = 0o444
+
+
+def _make_read_only(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(READ_ONLY)
 
 
 def current_version(models_dir: Path) -> str | None:
@@ -473,8 +487,34 @@ def _strings(values: object) -> list[str]:
     return values
 
 
+@dataclass(frozen=True, slots=True)
+class BrokenVersion:
+    """A version directory whose `meta.json` cannot be read, and why."""
+
+    version: str
+    problem: str
+    is_current: bool
+
+
+def broken_versions(models_dir: Path) -> list[BrokenVersion]:
+    """Version directories `list_versions` leaves out, by name."""
+    if not models_dir.is_dir():
+        return []
+    current = current_version(models_dir)
+    found = []
+    for child in sorted(models_dir.iterdir()):
+        if not child.is_dir() or child.name.startswith("."):
+            continue
+        try:
+            read_meta(models_dir, child.name)
+        except ArtifactError as exc:
+            found.append(BrokenVersion(child.name, str(exc), child.name == current))
+    return found
+
+
 def list_versions(models_dir: Path) -> list[VersionInfo]:
-    """Readable versions, oldest first; unreadable directories are skipped."""
+    """Readable versions, oldest first; unreadable directories are skipped
+    (`broken_versions` lists them)."""
     if not models_dir.is_dir():
         return []
     current = current_version(models_dir)

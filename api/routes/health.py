@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from api.deps import ModelHolderDep, StoreDep
@@ -33,14 +33,15 @@ def readyz(store: StoreDep, holder: ModelHolderDep) -> dict[str, str] | Response
     model = holder.get()
     if model is None:
         return error_response(503, "not_ready", "no model is loaded; run `recsys train`")
+    if not holder.intact():
+        return error_response(
+            503, "not_ready", f"the files of model {model.version} changed on disk"
+        )
     return {"status": "ready", "model_version": model.version}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(request: Request, holder: ModelHolderDep) -> Response:
-    app_metrics = request.app.state.metrics
     model = holder.get()
-    app_metrics.model_info.clear()
-    if model is not None:
-        app_metrics.model_info.labels(model.version).set(1)
-    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    body = request.app.state.metrics.exposition(model.version if model is not None else None)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
