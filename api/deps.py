@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -60,6 +61,8 @@ class Serving:
     rules: RulesConfig
     catalog: Mapping[str, Item]
     metrics: Metrics
+    #: `RECSYS_AS_OF`: the instant every request is answered as of (replays); None = now.
+    as_of: datetime | None = None
 
 
 async def get_serving(request: Request) -> Serving:
@@ -70,6 +73,7 @@ async def get_serving(request: Request) -> Serving:
         state.rules,
         state.catalog.get(),
         state.metrics,
+        state.settings.as_of,
     )
 
 

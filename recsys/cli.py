@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from recsys.cli_common import console, out
+from recsys.cli_common import console, out, parse_instant
 from recsys.cli_common import fail as _fail
 from recsys.cli_common import load_rules_or_fail as _rules
 from recsys.cli_common import load_settings as _settings
@@ -169,6 +170,8 @@ def serve(
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    # Cells never wrap or truncate: a table wider than the terminal scrolls instead of
+    # losing columns (`out` is created wide enough, see recsys.cli_common).
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
@@ -186,8 +189,12 @@ def _now() -> Any:
 @app.command()
 def train(
     model: Annotated[
-        str, typer.Option(help="hybrid (default), als, bpr, item-knn, popular or repurchase")
-    ] = "hybrid",
+        str,
+        typer.Option(
+            help="auto (default: chosen on a validation window), hybrid, als, bpr, item-knn, "
+            "tifu-knn, popular or repurchase"
+        ),
+    ] = "auto",
     factors: Annotated[int | None, typer.Option(min=1)] = None,
     iterations: Annotated[int | None, typer.Option(min=1)] = None,
     regularization: Annotated[float | None, typer.Option(min=0.0)] = None,
@@ -203,17 +210,32 @@ def train(
             "searches the model's norm-sorted index)",
         ),
     ] = 0,  # training.train.DEFAULT_CANDIDATES, not imported here to keep the CLI lazy
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="ISO date/time: train on purchases before it, decay measured from it "
+            "(default: from the newest purchase)"
+        ),
+    ] = None,
+    auto_models: Annotated[
+        str | None, typer.Option(help="comma-separated candidates of --model auto")
+    ] = None,
+    validation_days: Annotated[
+        int, typer.Option(min=1, help="--model auto: the last N days validate the choice")
+    ] = 30,
 ) -> None:
     """Train from the store, save a versioned artifact and make it current."""
     from recsys.store.catalog import catalog_frame
     from recsys.store.purchases import purchase_frame
     from training.errors import TrainingPipelineError
     from training.rules_learning import learn_rule_extras
-    from training.train import train_model
+    from training.selection import AUTO_MODELS, select_model
+    from training.train import reference_time, resolve_params, train_model
 
     settings = _settings()
     rules = _rules(settings)
     engine = _engine(settings)
+    cutoff = parse_instant(as_of) if as_of is not None else None
     overrides = {
         key: value
         for key, value in {
@@ -231,57 +253,138 @@ def train(
         with engine.connect() as conn:
             purchases = purchase_frame(conn)
             catalog = catalog_frame(conn)
-        progress.update(task, description="learning category behaviour and complements")
+        if cutoff is not None:
+            purchases = purchases.filter(purchases["purchased_at"] < cutoff)
+        if purchases.is_empty():
+            raise _fail(
+                "the store has no purchases"
+                + (f" before {cutoff:%Y-%m-%d %H:%M}" if cutoff else "")
+                + "; run `recsys ingest transactions` first; the current model was not changed"
+            )
+
+        def report(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=total)
+
         try:
-            extras = learn_rule_extras(purchases, catalog, rules) if purchases.height else {}
-
-            def report(stage: str, done: int, total: int) -> None:
-                progress.update(task, description=stage, completed=done, total=total)
-
+            default_half_life = resolve_params(
+                "hybrid" if model == "auto" else model, overrides
+            ).matrix.half_life_days
+            now = reference_time(purchases, cutoff, half_life_days=default_half_life)
+            selection = None
+            chosen, params = model, dict(overrides)
+            if model == "auto":
+                names = (
+                    [m.strip() for m in auto_models.split(",") if m.strip()]
+                    if auto_models is not None
+                    else list(AUTO_MODELS)
+                )
+                per_model = {name: _accepted(name, overrides) for name in names}
+                selection = select_model(
+                    purchases,
+                    catalog,
+                    rules,
+                    candidates=names,
+                    validation_days=validation_days,
+                    end=now,
+                    params=per_model,
+                    num_threads=threads,
+                    progress=report,
+                )
+                chosen, params = selection.chosen, dict(selection.params)
+            progress.update(task, description="learning category behaviour and complements")
+            extras = learn_rule_extras(purchases, catalog, rules)
             result = train_model(
                 purchases,
                 catalog,
-                model=model,
-                params=overrides,
-                now=_now(),
+                model=chosen,
+                params=params,
+                now=now,
                 models_dir=settings.models_dir,
                 progress=report,
                 num_threads=threads,
                 extras=extras,
+                metrics={"selection": selection.to_json()} if selection is not None else None,
                 keep=settings.model_retention,
                 candidates=candidates,
             )
         except TrainingPipelineError as exc:
             raise _fail(f"{exc}; the current model was not changed") from exc
+    _warn_if_stale(now, settings.stale_data_days, cutoff is not None)
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    if selection is not None:
+        out.print(f"auto chose {selection.chosen}: {selection.reason}")
+        if selection.skipped:
+            out.print(
+                "  not tried: "
+                + "; ".join(f"{m} ({why})" for m, why in selection.skipped.items())
+            )
     out.print(
         f"trained {result.model} -> {result.version} (current)\n"
         f"  {result.counts['users']:,} customers x {result.counts['items']:,} items, "
-        f"{result.counts['nnz']:,} pairs from {result.counts['purchases']:,} lines\n"
+        f"{result.counts['nnz']:,} pairs from {result.counts['purchases']:,} lines, "
+        f"as of {now:%Y-%m-%d %H:%M}\n"
         f"  {timings}"
     )
     if result.pruned:
         out.print(f"  pruned: {', '.join(result.pruned)}")
 
 
+def _accepted(model: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides `model` accepts (`--factors` means nothing to popularity)."""
+    from training.errors import TrainingError
+    from training.train import resolve_params
+
+    kept = {}
+    for key, value in overrides.items():
+        try:
+            resolve_params(model, {key: value})
+        except TrainingError:
+            continue
+        kept[key] = value
+    return kept
+
+
+def _warn_if_stale(newest: Any, stale_days: int, explicit: bool) -> None:
+    """Serving uses the wall clock: on an old export every learned cycle has run out."""
+    age = (_now() - newest).days
+    if explicit or stale_days <= 0 or age <= stale_days:
+        return
+    console.print(
+        f"[yellow]warning:[/] the newest order is {age:,} days old ({newest:%Y-%m-%d}); "
+        "decay and learned cycles are measured from it, but the API applies the rules at "
+        "the wall clock: set RECSYS_AS_OF or pass as_of= to replay this export"
+    )
+
+
 @app.command()
 def evaluate(
     holdout_days: Annotated[int, typer.Option(min=1, help="days at the end held out")] = 30,
+    validation_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="days before the test window that choose the served model"),
+    ] = None,
     k: Annotated[int, typer.Option(min=1)] = 10,
     models: Annotated[
         str, typer.Option(help="comma-separated models to compare")
-    ] = "popular,repurchase,item-knn,bpr,als,hybrid",
+    ] = "popular,repurchase,tifu-knn,item-knn,bpr,als,hybrid",
     out_dir: Annotated[Path | None, typer.Option("--out", help="report directory")] = None,
     threads: Annotated[int, typer.Option(help="implicit's threads (0 = all cores)")] = 0,
     served: Annotated[
+        str,
+        typer.Option(help="the served model: auto (chosen on the validation window) or a name"),
+    ] = "auto",
+    as_of: Annotated[
         str | None,
-        typer.Option(help="model scored again with the rules on (default: hybrid if compared)"),
+        typer.Option(help="ISO date/time: the end of the test window (default: newest purchase)"),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print report.json instead")] = False,
 ) -> None:
-    """Time-based holdout: compare the models and baselines; write report.json and report.html.
+    """Time-based holdout: served lists (rules on) and raw models against the baselines.
 
-    Also counts care violations per 1,000 lists and adds a `<served>+rules` row.
+    Writes report.json and report.html; see docs/evaluation.md for the protocol.
     """
+    import json
+
     from recsys.store.catalog import catalog_frame
     from recsys.store.purchases import purchase_frame
     from training.errors import TrainingPipelineError
@@ -290,14 +393,16 @@ def evaluate(
     settings = _settings()
     rules = _rules(settings)
     engine = _engine(settings)
+    end = parse_instant(as_of) if as_of is not None else None
     target = out_dir or settings.home / "reports" / _now().strftime("%Y-%m-%dT%H-%M-%S")
     names = [m.strip() for m in models.split(",") if m.strip()]
-    served_model = served or ("hybrid" if "hybrid" in names else None)
     with _progress(transient=True) as progress:
         task = progress.add_task("reading purchases", total=None)
         with engine.connect() as conn:
             purchases = purchase_frame(conn)
             catalog = catalog_frame(conn)
+        if end is not None:
+            purchases = purchases.filter(purchases["purchased_at"] <= end)
         if purchases.is_empty():
             raise _fail("the store has no purchases; run `recsys ingest transactions` first")
 
@@ -309,38 +414,49 @@ def evaluate(
                 purchases,
                 catalog,
                 holdout_days=holdout_days,
+                validation_days=validation_days,
                 k=k,
                 models=names,
+                now=end,
                 out_dir=target,
                 progress=report,
                 num_threads=threads,
-                served=served_model,
+                served=None if served == "none" else served,
                 rules=rules,
             )
         except (TrainingPipelineError, ValueError) as exc:
             raise _fail(str(exc)) from exc
-    rows = []
-    for r in result.results:
-        rows.append(
-            [r.model, r.target, r.users]
-            + [
-                f"{r.metrics.get(f'{m}@{k}', float('nan')):.4f}"
-                for m in ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
-            ]
-            + [f"{r.train_seconds:.1f}"]
+    if as_json:
+        out.print_json(json.dumps(result.to_json()))
+        return
+    _print_evaluation(result, k, holdout_days)
+    out.print(f"report: {target / 'report.json'} and {target / 'report.html'}")
+
+
+def _print_evaluation(result: Any, k: int, holdout_days: int) -> None:
+    from training.evaluate import SERVED_PREFIX
+
+    metrics = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
+    columns = ["list", "target", "customers", *(f"{m}@{k}" for m in metrics)]
+
+    def row(r: Any) -> list[Any]:
+        return [r.model, r.target, r.users] + [
+            f"{r.metrics.get(f'{m}@{k}', float('nan')):.4f}" for m in metrics
+        ]
+
+    if result.selection is not None:
+        out.print(f"served model: {result.selection.chosen} ({result.selection.reason})")
+    served = [r for r in result.results if r.model.startswith(SERVED_PREFIX)]
+    ruled = [r for r in result.results if r.model.endswith("+rules")]
+    raw = [r for r in result.results if r not in served and r not in ruled]
+    window = f"test {result.cut:%Y-%m-%d} .. {result.end:%Y-%m-%d} ({holdout_days} days)"
+    if served:
+        out.print(_table(f"served lists, rules on, {window}", columns, [row(r) for r in served]))
+    if ruled:
+        out.print(
+            _table("every model served (newsletter, rules on)", columns, [row(r) for r in ruled])
         )
-    columns = (
-        ["model", "target", "customers"]
-        + [f"{m}@{k}" for m in ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")]
-        + ["train s"]
-    )
-    out.print(
-        _table(
-            f"holdout {result.cut:%Y-%m-%d} .. {result.end:%Y-%m-%d} ({holdout_days} days)",
-            columns,
-            rows,
-        )
-    )
+    out.print(_table(f"raw models and baselines, {window}", columns, [row(r) for r in raw]))
     if result.care:
         kinds = ("durable_in_cooldown", "out_of_stock", "reoffered", "total")
         care_rows = [
@@ -349,8 +465,8 @@ def evaluate(
         ]
         out.print(
             _table(
-                f"care violations per 1,000 top-{k} lists (all items; stock as it is now)",
-                ["model", "lists", *kinds],
+                f"care violations per 1,000 top-{k} lists (stock as it is now)",
+                ["list", "lists", *kinds],
                 care_rows,
             )
         )
@@ -361,7 +477,6 @@ def evaluate(
             f"vs {result.rules.recall_new_raw:.4f} raw"
             + (f" ({share:.1%} of raw)" if share is not None else "")
         )
-    out.print(f"report: {target / 'report.json'} and {target / 'report.html'}")
 
 
 models_app = typer.Typer(
@@ -382,10 +497,16 @@ def models_list() -> None:
         out.print(f"no models in {settings.models_dir}; run `recsys train`")
         return
     rows = [
-        ["*" if v.is_current else "", v.version, v.model, v.created_at.isoformat(), "ok"]
+        ["*" if v.is_current else "", v.version, v.model, v.created_at.isoformat(), "ok",
+         v.chosen_by or "named"]
         for v in versions
-    ] + [["*" if b.is_current else "", b.version, "?", "?", f"broken: {b.problem}"] for b in broken]
-    out.print(_table("models", ["current", "version", "model", "created", "status"], rows))
+    ] + [
+        ["*" if b.is_current else "", b.version, "?", "?", f"broken: {b.problem}", ""]
+        for b in broken
+    ]
+    out.print(
+        _table("models", ["current", "version", "model", "created", "status", "chosen"], rows)
+    )
 
 
 @models_app.command("use")

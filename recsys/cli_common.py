@@ -5,8 +5,8 @@ Used by `recsys/cli.py` and the campaign sub-app, so both fail the same way.
 
 from __future__ import annotations
 
-import sys
-from datetime import date
+import shutil
+from datetime import UTC, date, datetime
 from typing import Any
 
 import typer
@@ -17,7 +17,8 @@ from recsys.settings import Settings
 
 console = Console(stderr=True)
 # Tables stay readable when stdout is a file or a pipe (no terminal width to follow).
-out = Console(width=None if sys.stdout.isatty() else 160)
+# Wide enough that report tables print whole instead of cutting columns at 80.
+out = Console(width=max(shutil.get_terminal_size((200, 24)).columns, 200))
 
 
 def load_settings() -> Settings:
@@ -41,6 +42,17 @@ def parse_date(value: str, code: int = 2) -> date:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise fail(f"{value!r} is not a date (YYYY-MM-DD)", code) from exc
+
+
+def parse_instant(value: str, code: int = 2) -> datetime:
+    """An ISO 8601 date or timestamp as naive UTC (a date means its midnight, UTC)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise fail(f"{value!r} is not an ISO 8601 date or timestamp", code) from exc
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def open_store(settings: Settings, code: int = 2) -> Any:

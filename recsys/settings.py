@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     )
     catalog_refresh_seconds: float = Field(
         default=30.0, ge=0.0, description="how often the service re-reads stock and prices"
+    )
+    stale_data_days: int = Field(
+        default=30, ge=0, description="training warns when the newest order is older (0: never)"
+    )
+    as_of: datetime | None = Field(
+        default=None, description="serve as of this instant (replays); default: the wall clock"
     )
 
     @field_validator("api_keys", mode="before")

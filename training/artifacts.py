@@ -149,6 +149,8 @@ class VersionInfo:
     model: str
     created_at: datetime
     is_current: bool
+    #: How `--model auto` chose the model ("" when it was named): validation score and why.
+    chosen_by: str = ""
 
 
 @functools.cache
@@ -526,8 +528,25 @@ def list_versions(models_dir: Path) -> list[VersionInfo]:
             meta = read_meta(models_dir, child.name)
         except ArtifactError:
             continue
-        found.append(VersionInfo(child.name, meta.model, meta.created_at, child.name == current))
+        found.append(
+            VersionInfo(
+                child.name, meta.model, meta.created_at, child.name == current, _chosen_by(meta)
+            )
+        )
     return sorted(found, key=lambda v: (v.created_at, v.version))
+
+
+def _chosen_by(meta: ArtifactMeta) -> str:
+    selection = meta.metrics.get("selection")
+    if not isinstance(selection, dict):
+        return ""
+    scores = selection.get("scores")
+    chosen = selection.get("chosen")
+    if not isinstance(scores, dict) or not isinstance(chosen, str):
+        return ""
+    score = scores.get(chosen)
+    metric = selection.get("metric", "validation score")
+    return f"auto: {metric} {score:.4f}" if isinstance(score, float) else "auto"
 
 
 def use_version(

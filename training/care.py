@@ -13,14 +13,19 @@ behaviours, config, now):
 - **out of stock**: the item is missing from the catalog or has
   `in_stock == False`.
 - **re-offered**: the customer keeps the item (net quantity > 0) and it is not
-  a consumable whose repurchase interval has passed since its last purchase
-  (regular, durable and unclassified categories never come back).
+  due again: a consumable (learned for the item or its category, or an
+  override) is due once `restock_due_share` of its interval has passed since
+  its last purchase; a non-durable item the customer bought on at least
+  `personal_min_days` distinct days (and not overridden as regular) once
+  `personal_due_share` of the customer's own median gap has passed. Durables
+  and everything else never come back.
 
 One shown item may break several kinds (the TV bought last week, offered
 again, is both durable in cooldown and re-offered); `total` counts shown items
 with at least one violation, so it is at most the sum of the three.
-Categories resolve through `recsys.rules.categories.resolve_behaviour`
-(overrides first, then the learned leaf).
+Items resolve through `recsys.rules.categories.resolve_item_behaviour`
+(overrides first, a learned durable category, then the item's own learned
+entry, then its category's).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from recsys.records import Item
-from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_behaviour
+from recsys.rules.categories import CategoryBehaviour, resolve_item_behaviour
 from recsys.rules.config import CategoriesConfig
 from recsys.rules.hierarchy import under_any
 
@@ -94,6 +99,8 @@ class Owned:
     item_id: str
     net_quantity: float
     last_bought_at: datetime
+    days: int = 1
+    median_gap_days: float | None = None
 
     @property
     def kept(self) -> bool:
@@ -122,22 +129,27 @@ def owned_items(
         frame = frame.filter(
             pl.col("customer_id").is_in(pl.Series(list(customers), dtype=pl.String).implode())
         )
+    bought_days = pl.col("purchased_at").filter(pl.col("quantity") > 0).dt.date().unique().sort()
     grouped = (
         frame.group_by("customer_id", "item_id")
         .agg(
             pl.col("quantity").sum().alias("net"),
             pl.col("purchased_at").filter(pl.col("quantity") > 0).max().alias("last"),
+            bought_days.len().alias("days"),
+            bought_days.diff().dt.total_days().drop_nulls().median().alias("gap"),
         )
         .filter(pl.col("last").is_not_null())
     )
     out: dict[str, dict[str, Owned]] = {}
-    for customer_id, item_id, net, last in grouped.iter_rows():
-        out.setdefault(customer_id, {})[item_id] = Owned(item_id, float(net), _naive_utc(last))
+    for customer_id, item_id, net, last, days, gap in grouped.iter_rows():
+        out.setdefault(customer_id, {})[item_id] = Owned(
+            item_id, float(net), _naive_utc(last), int(days), None if gap is None else float(gap)
+        )
     return out
 
 
 class _Resolver:
-    """resolve_behaviour with a per-category cache (one evaluation asks for few categories)."""
+    """resolve_item_behaviour with a per-item cache."""
 
     def __init__(
         self,
@@ -155,10 +167,11 @@ class _Resolver:
         return item.category if item is not None else None
 
     def of(self, item_id: str) -> CategoryBehaviour | None:
-        key = behaviour_key(item_id, self.category(item_id))
-        if key not in self._cache:
-            self._cache[key] = resolve_behaviour(key, self.behaviours, self.config)
-        return self._cache[key]
+        if item_id not in self._cache:
+            self._cache[item_id] = resolve_item_behaviour(
+                item_id, self.category(item_id), self.behaviours, self.config
+            )
+        return self._cache[item_id]
 
 
 def durable_scopes(
@@ -221,16 +234,29 @@ def _violations(
     if item is None or not item.in_stock:
         found.append("out_of_stock")
     holding = owned.get(item_id)
-    if holding is not None and holding.kept:
-        restock_due = (
-            behaviour is not None
-            and behaviour.kind == "consumable"
-            and behaviour.interval_days is not None
-            and now - holding.last_bought_at >= timedelta(days=behaviour.interval_days)
-        )
-        if not restock_due:
-            found.append("reoffered")
+    if holding is not None and holding.kept and not _due_again(holding, behaviour, resolver, now):
+        found.append("reoffered")
     return tuple(found)
+
+
+def _due_again(
+    holding: Owned, behaviour: CategoryBehaviour | None, resolver: _Resolver, now: datetime
+) -> bool:
+    config = resolver.config
+    elapsed = now - holding.last_bought_at
+    if behaviour is not None and behaviour.kind == "durable":
+        return False
+    if behaviour is not None and behaviour.kind == "consumable" and behaviour.interval_days:
+        return elapsed >= timedelta(days=behaviour.interval_days * config.restock_due_share)
+    if behaviour is not None and behaviour.source == "override":
+        return False
+    if (
+        config.personal_min_days < 2
+        or holding.days < config.personal_min_days
+        or holding.median_gap_days is None
+    ):
+        return False
+    return elapsed >= timedelta(days=max(holding.median_gap_days, 1.0) * config.personal_due_share)
 
 
 def count_care_violations(

@@ -37,12 +37,16 @@ from typing import Any
 
 import polars as pl
 
-from recsys.offers import CATEGORY_BEHAVIOUR_KEY, ServingModel
+from recsys.offers import (
+    CATEGORY_BEHAVIOUR_KEY,
+    CustomerData,
+    ServingModel,
+    recommend_for_customer,
+)
 from recsys.records import Item, Purchase
-from recsys.rules.candidates import RuleContext, candidates_from_scored
 from recsys.rules.categories import CategoryBehaviour, behaviours_from_dict
 from recsys.rules.config import RulesConfig, load_rules
-from recsys.rules.pipeline import run_pipeline
+from recsys.rules.pipeline import DEFAULT_REASONS
 from training.care import CareCounts, count_care_violations
 from training.errors import TrainingError
 from training.metrics import (
@@ -55,7 +59,8 @@ from training.metrics import (
     recall_at_k,
 )
 from training.rules_learning import learn_rule_extras
-from training.train import DEFAULT_MODEL, Progress, fit_model, resolve_params
+from training.selection import AUTO_MODELS, Selection
+from training.train import Progress, fit_model, resolve_params
 
 __all__ = [
     "DEFAULT_EVAL_MODELS",
@@ -69,9 +74,13 @@ __all__ = [
     "write_report",
 ]
 
-DEFAULT_EVAL_MODELS = ("popular", "repurchase", "item-knn", "bpr", "als", "hybrid")
+DEFAULT_EVAL_MODELS = AUTO_MODELS
 TARGETS = ("all", "new")
 RULES_SUFFIX = "+rules"
+SERVED_PREFIX = "served@"
+#: Placements the served model is scored under (birthday serves like anniversary).
+SERVED_PLACEMENTS = ("newsletter", "anniversary", "order_confirmation")
+POPULAR_REASON = DEFAULT_REASONS["popular"]
 _METRICS: Mapping[str, Callable[[Any, Any, int], float]] = {
     "precision": precision_at_k,
     "recall": recall_at_k,
@@ -165,6 +174,8 @@ class EvaluationReport:
     results: tuple[ModelResult, ...]
     care: dict[str, CareCounts] = field(default_factory=dict)
     rules: RulesOnSummary | None = None
+    served: str | None = None
+    selection: Selection | None = None
 
     def result(self, model: str, target: str) -> ModelResult:
         for r in self.results:
@@ -195,6 +206,8 @@ class EvaluationReport:
             ],
             "care": {model: counts.to_json() for model, counts in self.care.items()},
             "rules": self.rules.to_json() if self.rules is not None else None,
+            "served": self.served,
+            "selection": self.selection.to_json() if self.selection is not None else None,
         }
 
 
@@ -291,8 +304,8 @@ def _purchases_by_customer(
 
 
 @dataclass(frozen=True, slots=True)
-class _RulesInputs:
-    """What the care counts and the rules-on row need, learned on the train side."""
+class RulesInputs:
+    """What served lists and care counts need, learned on the train side of a split."""
 
     rules: RulesConfig
     items: dict[str, Item]
@@ -300,60 +313,68 @@ class _RulesInputs:
     behaviours: dict[str, CategoryBehaviour]
 
 
-def _rules_inputs(split: Split, catalog: pl.DataFrame, rules: RulesConfig) -> _RulesInputs:
+def rules_inputs(train: pl.DataFrame, catalog: pl.DataFrame, rules: RulesConfig) -> RulesInputs:
     frame = catalog
     if "category" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("category"))
-    extras: dict[str, Any] = dict(learn_rule_extras(split.train, frame, rules))
+    extras: dict[str, Any] = dict(learn_rule_extras(train, frame, rules))
     behaviours = behaviours_from_dict(extras.get(CATEGORY_BEHAVIOUR_KEY) or {})
-    return _RulesInputs(rules, catalog_items(catalog), extras, behaviours)
+    return RulesInputs(rules, catalog_items(catalog), extras, behaviours)
 
 
-def _rules_on_lists(
+@dataclass(frozen=True, slots=True)
+class ServedLists:
+    """The lists `recsys.offers.recommend_for_customer` serves, with what the rules did."""
+
+    lists: dict[str, list[str]]
+    removed: dict[str, int]
+    fillers: int
+    seconds: float
+
+
+def served_lists(
     recommender: Any,
     name: str,
     users: Sequence[str],
-    split: Split,
-    inputs: _RulesInputs,
+    train: pl.DataFrame,
+    now: datetime,
+    inputs: RulesInputs,
     n: int,
-) -> tuple[dict[str, list[str]], dict[str, int], int]:
-    """Serve `users` as `recsys.offers` does, minus the contact policy: pool -> pipeline -> n.
+    placement: str = "newsletter",
+) -> ServedLists:
+    """Serve `users` exactly as the API does at `now` for a model trained on `train`.
 
-    Returns (lists, removals per rule summed, served fillers summed).
+    This calls `recommend_for_customer`, the API's own code path, with each customer's
+    train-side history and no contact history (a contact cap would hide lists for
+    reasons that have nothing to do with ranking). A model trained with `recsys train
+    --as-of NOW` and asked with `as_of=NOW` returns the same lists.
     """
-    pool = inputs.rules.candidates.pool_size
+    started = time.perf_counter()
     model = ServingModel.from_parts(
-        "evaluation", name, recommender, inputs.extras, pool=pool, trained_at=split.cut
+        "evaluation", name, recommender, inputs.extras,
+        pool=inputs.rules.candidates.pool_size, trained_at=now,
     )
-    fillers = model.fillers
-    scored = recommender.recommend_batch(list(users), pool)
-    history = _purchases_by_customer(split.train, users)
+    history = _purchases_by_customer(train, users)
     lists: dict[str, list[str]] = {}
     removed: dict[str, int] = {}
     n_fillers = 0
+    cache: dict[str, CategoryBehaviour | None] = {}
     for customer_id in users:
-        ctx = RuleContext(
-            now=split.cut,
-            config=inputs.rules,
-            catalog=inputs.items,
-            purchases=history.get(customer_id, ()),
-            behaviours=model.behaviours,
-            complements=model.complements,
-            placement="newsletter",
-            customer_id=customer_id,
-        )
-        offer = run_pipeline(
-            candidates_from_scored(scored.get(customer_id, [])),
-            ctx,
+        offer = recommend_for_customer(
+            model,
+            inputs.rules,
+            inputs.items,
+            CustomerData(customer_id, None, history.get(customer_id, ())),
+            placement=placement,
             limit=n,
-            fillers=fillers,
-            exhaustive=True,  # the report counts removals over the whole pool
+            now=now,
+            behaviour_cache=cache,
         )
-        lists[customer_id] = offer.item_ids
-        n_fillers += offer.n_fillers
+        lists[customer_id] = [item.item_id for item in offer.items]
+        n_fillers += sum(1 for item in offer.items if item.reason == POPULAR_REASON)
         for rule, count in offer.removed.items():
             removed[rule] = removed.get(rule, 0) + count
-    return lists, removed, n_fillers
+    return ServedLists(lists, removed, n_fillers, time.perf_counter() - started)
 
 
 def evaluate(
@@ -361,6 +382,7 @@ def evaluate(
     catalog: pl.DataFrame | None = None,
     *,
     holdout_days: int = 30,
+    validation_days: int | None = None,
     k: int = 10,
     ks: Sequence[int] = (1, 5, 10, 20),
     models: Sequence[str] = DEFAULT_EVAL_MODELS,
@@ -369,40 +391,74 @@ def evaluate(
     out_dir: Path | None = None,
     progress: Progress | None = None,
     num_threads: int = 0,
-    served: str | None = DEFAULT_MODEL,
+    served: str | None = "auto",
     rules: RulesConfig | None = None,
+    placements: Sequence[str] = SERVED_PLACEMENTS,
 ) -> EvaluationReport:
-    """Train each model on the data before the cut and score it on the holdout.
+    """Train each model before the test window and score it, raw and as served, on it.
 
-    `params` maps a model name to overrides of its training defaults. `ks` are
-    the cut-offs reported (k is always included). With a non-empty `catalog`,
-    every model's top-k `all` lists get care-violation counts, and `served` (a
-    model of `models`; None: none) gets a rules-on row `<served>+rules` run
-    under `rules` (default: the shipped `rules.toml`). With `out_dir`, writes
-    `report.json` and `report.html` there. Raises TrainingError for an unknown
-    model or parameter, or a `served` model that is not evaluated.
+    Protocol (docs/evaluation.md): the test window is the last `holdout_days` up to
+    `now` (default: the newest purchase); the validation window the `validation_days`
+    (default: `holdout_days`) before it. With `served="auto"` the served model is
+    chosen by `training.selection.select_model` on the validation window only; a model
+    name serves that model instead, None serves none. Every model is then refit on
+    everything before the test window and scored once: its raw ranking (`all`, and
+    `new` with bought items excluded) and, with a non-empty `catalog`, its served
+    newsletter list (`<model>+rules`). The served model also gets a row per placement
+    (`served@<placement>`). Care violations are counted for every list. With
+    `out_dir`, writes `report.json` and `report.html` there. Raises TrainingError for
+    an unknown model or parameter, a served model that is not evaluated, or a test
+    window without customers who bought before it.
     """
+    from training.selection import candidate_params, select_model
+
     ks = tuple(sorted({*ks, k}))
     for name in models:
         resolve_params(name, (params or {}).get(name))  # fail before any fitting
-    if served is not None and served not in models:
+    if served is not None and served != "auto" and served not in models:
         raise TrainingError(
             f"served model {served!r} is not among the evaluated models ({', '.join(models)})"
         )
+    for placement in placements:
+        if placement not in SERVED_PLACEMENTS:
+            raise TrainingError(
+                f"unknown placement {placement!r}; choose from {', '.join(SERVED_PLACEMENTS)}"
+            )
     split = time_split(purchases, holdout_days, now)
+    if not split.truth_all:
+        raise TrainingError(
+            f"the test window {split.cut:%Y-%m-%d}..{split.end:%Y-%m-%d} has no customers "
+            "who also bought before it: nothing to evaluate (try a longer --holdout-days)"
+        )
+    rules = rules if rules is not None else load_rules(None)
+    has_catalog = catalog is not None and catalog.height > 0
     catalog_size = (
         catalog.height
-        if catalog is not None and catalog.height
+        if catalog is not None and has_catalog
         else split.train["item_id"].n_unique()
     )
+    report = progress or (lambda _stage, _done, _total: None)
+    selection = None
+    served_model = served
+    if served == "auto":
+        report("choosing the served model on the validation window", 0, len(models) + 1)
+        selection = select_model(
+            split.train,
+            catalog,
+            rules,
+            candidates=models,
+            validation_days=validation_days or holdout_days,
+            k=k,
+            params=params,
+            num_threads=num_threads,
+            progress=progress,
+        )
+        served_model = selection.chosen
     inputs = (
-        _rules_inputs(split, catalog, rules if rules is not None else load_rules(None))
-        if catalog is not None and catalog.height
-        else None
+        rules_inputs(split.train, catalog, rules) if catalog is not None and has_catalog else None
     )
     users = sorted(split.truth_all)
     new_users = sorted(split.truth_new)
-    report = progress or (lambda _stage, _done, _total: None)
     results: list[ModelResult] = []
     care: dict[str, CareCounts] = {}
     summary: RulesOnSummary | None = None
@@ -414,7 +470,7 @@ def evaluate(
             split.train,
             catalog,
             model=name,
-            params=(params or {}).get(name),
+            params=candidate_params(name, catalog_size, (params or {}).get(name)),
             now=split.cut,
             num_threads=num_threads,
         )
@@ -440,39 +496,40 @@ def evaluate(
         if inputs is None:
             continue
         care[name] = _care(all_lists, split, inputs, k)
-        if name != served:
-            continue
-        report(f"evaluating {name} with rules", step, len(models))
-        started = time.perf_counter()
-        ruled, removed, fillers = _rules_on_lists(rec, name, users, split, inputs, n)
-        rules_seconds = time.perf_counter() - started
-        row = f"{name}{RULES_SUFFIX}"
-        for target, truth in (("all", split.truth_all), ("new", split.truth_new)):
-            results.append(
-                ModelResult(
-                    row,
-                    target,
-                    _score(truth, ruled, ks, catalog_size),
-                    len(truth),
-                    seconds,
-                    {**used, "pool_size": inputs.rules.candidates.pool_size},
+        runs = [("newsletter", f"{name}{RULES_SUFFIX}")]
+        if name == served_model:
+            runs += [(p, f"{SERVED_PREFIX}{p}") for p in placements]
+        for placement, row in runs:
+            report(f"serving {name} ({placement})", step, len(models))
+            ruled = served_lists(rec, name, users, split.train, split.cut, inputs, n, placement)
+            row_params = {**used, "model": name, "placement": placement}
+            for target, truth in (("all", split.truth_all), ("new", split.truth_new)):
+                results.append(
+                    ModelResult(
+                        row,
+                        target,
+                        _score(truth, ruled.lists, ks, catalog_size),
+                        len(truth),
+                        seconds,
+                        row_params,
+                    )
                 )
-            )
-        care[row] = _care(ruled, split, inputs, k)
-        raw = mean_metric(recall_at_k, split.truth_new, new_lists, k)
-        on = mean_metric(recall_at_k, split.truth_new, ruled, k)
-        summary = RulesOnSummary(
-            served=name,
-            row=row,
-            k=k,
-            pool=inputs.rules.candidates.pool_size,
-            recall_new_raw=raw,
-            recall_new_rules=on,
-            recall_new_share=on / raw if raw > 0 else None,
-            removed=removed,
-            fillers=fillers,
-            seconds=rules_seconds,
-        )
+            care[row] = _care(ruled.lists, split, inputs, k)
+            if row == f"{SERVED_PREFIX}newsletter":
+                raw = mean_metric(recall_at_k, split.truth_new, new_lists, k)
+                on = mean_metric(recall_at_k, split.truth_new, ruled.lists, k)
+                summary = RulesOnSummary(
+                    served=name,
+                    row=row,
+                    k=k,
+                    pool=inputs.rules.candidates.pool_size,
+                    recall_new_raw=raw,
+                    recall_new_rules=on,
+                    recall_new_share=on / raw if raw > 0 else None,
+                    removed=ruled.removed,
+                    fillers=ruled.fillers,
+                    seconds=ruled.seconds,
+                )
     report("done", len(models), len(models))
     result = EvaluationReport(
         cut=split.cut,
@@ -486,6 +543,8 @@ def evaluate(
         results=tuple(results),
         care=care,
         rules=summary,
+        served=served_model if inputs is not None else None,
+        selection=selection,
     )
     if out_dir is not None:
         write_report(result, out_dir)
@@ -493,7 +552,7 @@ def evaluate(
 
 
 def _care(
-    lists: Mapping[str, Sequence[str]], split: Split, inputs: _RulesInputs, k: int
+    lists: Mapping[str, Sequence[str]], split: Split, inputs: RulesInputs, k: int
 ) -> CareCounts:
     return count_care_violations(
         lists,

@@ -20,7 +20,7 @@ def learn_rule_extras(
         pl.coalesce(pl.col("category"), pl.lit(ITEM_SCOPE) + pl.col("item_id")).alias("category"),
     ).drop_nulls()
     behaviours = learn_category_behaviour(purchases, categories, rules.categories)
-    complements = learn_complements(purchases, rules.complements.learned)
+    complements = learn_complements(purchases, rules.complements.learned, categories)
     return {
         CATEGORY_BEHAVIOUR_KEY: behaviours_to_dict(behaviours),  # type: ignore[dict-item]
         COMPLEMENTS_KEY: complements.to_dict(),  # type: ignore[dict-item]

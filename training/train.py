@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -98,6 +98,9 @@ DEFAULT_PARAMS: Mapping[str, Mapping[str, JSONValue]] = MappingProxyType(
         ),
         "popular": MappingProxyType({"confidence": "binary", "by": "customers"}),
         "repurchase": MappingProxyType({"confidence": "orders", "by": "orders"}),
+        "tifu-knn": MappingProxyType(
+            {"confidence": "orders", "half_life_days": 90.0, "neighbours": 100, "alpha": 0.7}
+        ),
     }
 )
 
@@ -211,6 +214,42 @@ def _catalog_items(catalog: pl.DataFrame | None) -> pl.Series | None:
     return catalog.get_column("item_id")
 
 
+#: Where an artifact's metrics record the instant its decay was measured from.
+DATA_AS_OF_KEY = "data_as_of"
+
+#: Decay weights below 2**-100 are indistinguishable from nothing in float32 sums.
+MAX_DECAY_HALF_LIVES = 100
+
+
+def reference_time(
+    purchases: pl.DataFrame,
+    as_of: datetime | None,
+    *,
+    half_life_days: float | None = None,
+) -> datetime:
+    """The instant training measures recency from: `as_of`, else the newest purchase.
+
+    Decay and learned cycles are relative to the data, not the wall clock, so an old
+    export trains the same model today as on the day it was taken. Raises
+    TrainingError when nothing is left before `as_of`, or when `as_of` lies so far
+    after the newest purchase that the recency decay would weigh every line ~0.
+    """
+    _check_purchases(purchases)
+    newest = purchases.get_column("purchased_at").max()
+    assert isinstance(newest, datetime)
+    if as_of is None:
+        return newest
+    if half_life_days is not None:
+        age_days = (as_of - newest).total_seconds() / 86400.0
+        if age_days > MAX_DECAY_HALF_LIVES * half_life_days:
+            raise TrainingError(
+                f"the newest purchase ({newest:%Y-%m-%d}) is {age_days:,.0f} days before "
+                f"{as_of:%Y-%m-%d}: with a {half_life_days:g}-day half-life every line would "
+                "weigh ~0; train as of the data (drop --as-of) or set a longer --half-life-days"
+            )
+    return as_of
+
+
 def fit_model(
     purchases: pl.DataFrame,
     catalog: pl.DataFrame | None,
@@ -297,14 +336,16 @@ def train_model(
     make_current: bool = True,
     keep: int | None = None,
     candidates: int = DEFAULT_CANDIDATES,
+    created_at: datetime | None = None,
 ) -> TrainResult:
     """Train `model` on `purchases`, save a new version and make it current.
 
     `candidates` items per customer are precomputed for serving (0: none, every
     request scores the catalog).
 
-    `now` (naive UTC) is the reference time for recency decay and names the
-    version. The new artifact is loaded back before `current` is switched, so a
+    `now` (naive UTC) is the reference time for recency decay (see `reference_time`),
+    saved as `metrics["data_as_of"]`; the version is named after `created_at`
+    (default: the wall clock). The new artifact is loaded back before `current` is switched, so a
     broken model never becomes current. `keep` prunes older versions afterwards.
     Raises TrainingError (bad input/settings) or ArtifactError (saving failed).
     """
@@ -334,11 +375,11 @@ def train_model(
     version = save_model(
         models_dir,
         fitted.recommender,
-        created_at=now,
+        created_at=created_at or datetime.now(UTC).replace(tzinfo=None),
         matrix_params=fitted.params.matrix_json(),
         data_fingerprint=fingerprint(purchases, fitted.interactions),
         timings=timings,
-        metrics=metrics,
+        metrics={**(metrics or {}), DATA_AS_OF_KEY: now.isoformat()},
         extras=extras,
         make_current=False,
         extra_arrays=extra_arrays,

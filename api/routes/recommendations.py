@@ -9,6 +9,7 @@ Parallelism comes from `recsys serve --workers`. The body is rendered directly
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -33,6 +34,39 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+AsOf = Annotated[
+    datetime | None,
+    Query(
+        description="ISO 8601 instant to answer as of (replays): rules, history and contact "
+        "cap see only what happened before it; default now (or RECSYS_AS_OF)"
+    ),
+]
+
+
+def _instant(as_of: datetime | None, serving: Serving) -> datetime:
+    moment = as_of or serving.as_of
+    if moment is None:
+        return _now()
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _as_of(data: CustomerData, now: datetime, replay: bool) -> CustomerData:
+    """The customer as they were before `now`: a replay must not see later orders."""
+    if not replay:
+        return data
+    return replace(
+        data,
+        purchases=[p for p in data.purchases if _naive(p.purchased_at) < now],
+        contact_history=[t for t in data.contact_history if _naive(t) < now],
+    )
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _render(offer: Offer, serving: Serving) -> JSONResponse:
@@ -69,16 +103,19 @@ async def customer_recommendations(
     serving: ServingDep,
     limit: Annotated[Limit, Query()] = 4,
     placement: Annotated[Placement, Query()] = "newsletter",
+    as_of: AsOf = None,
 ) -> JSONResponse:
     """Personalized in-stock items; an unknown customer gets popular items (`fallback: true`)."""
+    now = _instant(as_of, serving)
+    replay = as_of is not None or serving.as_of is not None
     offer = recommend_for_customer(
         serving.model,
         serving.rules,
         serving.catalog,
-        _customer_data(serving, customer_id),
+        _as_of(_customer_data(serving, customer_id), now, replay),
         placement=placement,
         limit=limit,
-        now=_now(),
+        now=now,
     )
     return _render(offer, serving)
 
@@ -88,8 +125,11 @@ async def customer_recommendations(
     response_model=RecommendationsOut,
     responses=error_responses(401, 413, 422, 503),
 )
-async def basket_cross_sell(body: CrossSellIn, serving: ServingDep) -> JSONResponse:
+async def basket_cross_sell(
+    body: CrossSellIn, serving: ServingDep, as_of: AsOf = None
+) -> JSONResponse:
     """Complements of a basket; its items and their durable categories are excluded."""
+    now = _instant(as_of, serving)
     data = (
         _customer_data(serving, body.customer_id)
         if body.customer_id is not None
@@ -99,10 +139,10 @@ async def basket_cross_sell(body: CrossSellIn, serving: ServingDep) -> JSONRespo
         serving.model,
         serving.rules,
         serving.catalog,
-        data,
+        _as_of(data, now, as_of is not None or serving.as_of is not None),
         items=body.items,
         limit=body.limit,
-        now=_now(),
+        now=now,
     )
     return _render(offer, serving)
 
@@ -116,11 +156,17 @@ async def complements(
     item_id: Annotated[Id, Path()],
     serving: ServingDep,
     limit: Annotated[Limit, Query()] = 4,
+    as_of: AsOf = None,
 ) -> JSONResponse:
     """Items bought together with an item (learned) or configured as its complements."""
     if item_id not in serving.catalog:
         raise NotFound(f"item {item_id!r} is not in the catalog")
     offer = item_complements(
-        serving.model, serving.rules, serving.catalog, item_id=item_id, limit=limit, now=_now()
+        serving.model,
+        serving.rules,
+        serving.catalog,
+        item_id=item_id,
+        limit=limit,
+        now=_instant(as_of, serving),
     )
     return _render(offer, serving)

@@ -19,6 +19,7 @@ from recsys.cli_common import (
     load_settings,
     open_store,
     parse_date,
+    parse_instant,
 )
 from recsys.settings import Settings
 
@@ -38,6 +39,14 @@ DryRunOption = Annotated[
 ]
 LimitOption = Annotated[int, typer.Option("--limit-items", min=1, max=50, help="items per offer")]
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="customers per batch")]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="ISO instant the rules, tiers and contact cap are evaluated at (replays; "
+        "default: now on the campaign day)",
+    ),
+]
 WorkersOption = Annotated[
     int,
     typer.Option("--workers", min=0, help="processes running the rules (0: one per core)"),
@@ -52,9 +61,10 @@ def anniversary(
     limit_items: LimitOption = 4,
     batch_size: BatchOption = 500,
     workers: WorkersOption = 0,
+    as_of: AsOfOption = None,
 ) -> None:
     """Offers for customers whose membership anniversary is --date."""
-    _run("anniversary", day, out, dry_run, limit_items, batch_size, workers)
+    _run("anniversary", day, out, dry_run, limit_items, batch_size, workers, as_of)
 
 
 @campaign_app.command()
@@ -65,9 +75,10 @@ def birthday(
     limit_items: LimitOption = 4,
     batch_size: BatchOption = 500,
     workers: WorkersOption = 0,
+    as_of: AsOfOption = None,
 ) -> None:
     """Offers for customers whose birthday is --date."""
-    _run("birthday", day, out, dry_run, limit_items, batch_size, workers)
+    _run("birthday", day, out, dry_run, limit_items, batch_size, workers, as_of)
 
 
 def _run(
@@ -78,6 +89,7 @@ def _run(
     limit_items: int,
     batch_size: int,
     workers: int,
+    as_of: str | None = None,
 ) -> None:
     import os
 
@@ -85,6 +97,7 @@ def _run(
     from recsys.campaign.output import open_output
 
     day = parse_date(value)
+    now = parse_instant(as_of) if as_of is not None else None
     settings = load_settings()
     # Everything that can fail up front is checked before the first batch is recorded.
     try:
@@ -112,6 +125,7 @@ def _run(
                     batch_size=batch_size,
                     progress=report,
                     workers=workers or os.cpu_count() or 1,
+                    now=now,
                 )
     except CampaignError as exc:
         raise fail(str(exc), 1) from exc

@@ -13,6 +13,7 @@ from recsys.models.hybrid import HybridParams, HybridRecommender
 from recsys.models.item_knn import ItemKNNParams, ItemKNNRecommender
 from recsys.models.popular import PopularParams, PopularRecommender
 from recsys.models.repurchase import RepurchaseParams, RepurchaseRecommender
+from recsys.models.tifu_knn import TifuKNNParams, TifuKNNRecommender
 
 __all__ = [
     "MODEL_TYPES",
@@ -31,6 +32,8 @@ __all__ = [
     "Recommender",
     "RepurchaseParams",
     "RepurchaseRecommender",
+    "TifuKNNParams",
+    "TifuKNNRecommender",
     "UnknownModelError",
     "create_model",
     "model_type",
@@ -52,6 +55,7 @@ MODEL_TYPES: Mapping[str, type[Recommender[Any]]] = MappingProxyType(
             PopularRecommender,
             RepurchaseRecommender,
             HybridRecommender,
+            TifuKNNRecommender,
         )
     }
 )

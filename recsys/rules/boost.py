@@ -35,6 +35,8 @@ def boosted(score: float, factor: float) -> float:
 def complement_boost(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candidate]:
     """Boost complements of the basket and of recent purchases, then re-rank by score.
 
+    A configured category complement is boosted by `complements.boost`, a learned one
+    by the smaller `complements.learned_boost`, so the retailer's own pairs rank first.
     Anchors are the basket's items first, then items kept from purchases in the
     last `complements.recent_days`, newest first; the first anchor a candidate
     complements names the reason ("complements TV 55" Zentro you bought"). A
@@ -44,7 +46,7 @@ def complement_boost(candidates: Sequence[Candidate], ctx: RuleContext) -> list[
     index = _anchor_index(ctx)
     if not index:
         return list(candidates)
-    factor = ctx.config.complements.boost
+    config = ctx.config.complements
     result = []
     for candidate in candidates:
         item = ctx.catalog.get(candidate.item_id)
@@ -52,6 +54,13 @@ def complement_boost(candidates: Sequence[Candidate], ctx: RuleContext) -> list[
         if anchor is None:
             result.append(candidate)
             continue
+        configured = bool(
+            item is not None
+            and item.category
+            and anchor.categories
+            and under_any(item.category, anchor.categories)
+        )
+        factor = config.boost if configured else config.learned_boost
         result.append(
             replace(
                 candidate,

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from recsys.records import Item, ItemColumns, Purchase, ScoredItem, ScoredList
-from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_behaviour
+from recsys.rules.categories import CategoryBehaviour, resolve_item_behaviour
 from recsys.rules.config import RulesConfig
 from recsys.rules.history import Holding, holdings
 from recsys.rules.learned_complements import LearnedComplements
@@ -60,8 +60,8 @@ class RuleContext:
     basket: Sequence[str] = ()
     placement: str = "newsletter"
     customer_id: str | None = None
-    #: Resolved behaviours by category key, shared by the contexts of one batch job (the
-    #: campaign), whose model and rules stay fixed; None resolves every time.
+    #: Resolved behaviours by item id, shared by the contexts of one batch job (the
+    #: campaign), whose model, catalog and rules stay fixed; None resolves every time.
     behaviour_cache: dict[str, CategoryBehaviour | None] | None = field(
         default=None, repr=False, compare=False
     )
@@ -87,17 +87,19 @@ class RuleContext:
         return item.category if item is not None else None
 
     def behaviour_of(self, item_id: str) -> CategoryBehaviour | None:
-        """The resolved behaviour of an item's category; None means regular (or unknown item)."""
-        return self.behaviour_for(behaviour_key(item_id, self.category_of(item_id)))
+        """The resolved behaviour of an item; None means regular (or unknown item).
 
-    def behaviour_for(self, key: str) -> CategoryBehaviour | None:
-        """`resolve_behaviour` of a category key (see `behaviour_key`), cached when shared."""
+        See `resolve_item_behaviour`: the item's own learned cycle where it has one, its
+        category's otherwise, an override on the category above both.
+        """
         cache = self.behaviour_cache
-        if cache is None:
-            return resolve_behaviour(key, self.behaviours, self.config.categories)
-        if key in cache:
-            return cache[key]
-        found = cache[key] = resolve_behaviour(key, self.behaviours, self.config.categories)
+        if cache is not None and item_id in cache:
+            return cache[item_id]
+        found = resolve_item_behaviour(
+            item_id, self.category_of(item_id), self.behaviours, self.config.categories
+        )
+        if cache is not None:
+            cache[item_id] = found
         return found
 
 

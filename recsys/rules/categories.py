@@ -102,21 +102,28 @@ def learn_category_behaviour(
     item_category: Mapping[str, str] | pl.DataFrame,
     config: CategoriesConfig,
 ) -> dict[str, CategoryBehaviour]:
-    """Classify every item category with at least `config.min_buyers` buyers.
+    """Classify every item category with at least `config.min_buyers` buyers, and every
+    item with at least `config.item_min_buyers` buyers on its own (key `item:<id>`).
 
     `purchases` has columns `customer_id`, `item_id`, `purchased_at` (date or
     datetime, UTC) and optionally `quantity` (default 1; lines with quantity
     <= 0 are returns and ignored). `item_category` maps item_id -> category, as
     a mapping or a frame with `item_id` and `category`; items without one are
-    skipped. Purchases are counted per distinct day, so two lines of one order
-    or two orders on one day are one purchase occasion.
+    learned per item only. Purchases are counted per distinct day, so two lines
+    of one order or two orders on one day are one purchase occasion.
+
+    Why per item too: within one category some products are rebought (a
+    customer's favourite mug design) and others never are; the item's own
+    figures say which, once enough people bought it. Resolution
+    (`resolve_item_behaviour`) prefers the item's entry, except that a durable
+    category keeps blocking substitutes.
     """
     import polars as pl
     item_categories = _item_categories(item_category)
-    if purchases.is_empty() or item_categories.is_empty():
+    if purchases.is_empty():
         return {}
     quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
-    days = (
+    bought = (
         purchases.lazy()
         .filter(quantity.fill_null(1) > 0)
         .select(
@@ -124,34 +131,49 @@ def learn_category_behaviour(
             pl.col("item_id").cast(pl.String),
             pl.col("purchased_at").cast(pl.Date).alias("day"),
         )
-        .join(item_categories.lazy(), on="item_id", how="inner")
-        .select("category", "customer_id", "day")
+    )
+    by_category = (
+        bought.join(item_categories.lazy(), on="item_id", how="inner")
+        .filter(~pl.col("category").str.starts_with(ITEM_SCOPE))
+        .select(pl.col("category").alias("scope"), "customer_id", "day")
         .unique()
     )
+    by_item = bought.select(
+        (pl.lit(ITEM_SCOPE) + pl.col("item_id")).alias("scope"), "customer_id", "day"
+    ).unique()
+    stats = (
+        pl.concat([_scope_stats(by_category), _scope_stats(by_item)])
+        .filter(
+            pl.when(pl.col("scope").str.starts_with(ITEM_SCOPE))
+            .then(pl.col("support") >= config.item_min_buyers)
+            .otherwise(pl.col("support") >= config.min_buyers)
+        )
+        .collect()
+    )
+    table: dict[str, CategoryBehaviour] = {}
+    for row in stats.iter_rows(named=True):
+        table[row["scope"]] = _classify(row, config)
+    return dict(sorted(table.items()))
+
+
+def _scope_stats(days: pl.LazyFrame) -> pl.LazyFrame:
+    """Per scope: buyers, repeat buyers and the buyers' median interval (with its quartiles)."""
+    import polars as pl
     per_buyer = (
-        days.sort("category", "customer_id", "day")
-        .group_by("category", "customer_id")
+        days.sort("scope", "customer_id", "day")
+        .group_by("scope", "customer_id")
         .agg(
             pl.len().alias("n_days"),
             pl.col("day").diff().dt.total_days().drop_nulls().median().alias("gap"),
         )
     )
-    stats = (
-        per_buyer.group_by("category")
-        .agg(
-            pl.len().alias("support"),
-            (pl.col("n_days") >= 2).sum().alias("repeat_buyers"),
-            pl.col("gap").median().alias("interval"),
-            pl.col("gap").quantile(0.25, interpolation="linear").alias("q25"),
-            pl.col("gap").quantile(0.75, interpolation="linear").alias("q75"),
-        )
-        .filter(pl.col("support") >= config.min_buyers)
-        .collect()
+    return per_buyer.group_by("scope").agg(
+        pl.len().alias("support"),
+        (pl.col("n_days") >= 2).sum().alias("repeat_buyers"),
+        pl.col("gap").median().alias("interval"),
+        pl.col("gap").quantile(0.25, interpolation="linear").alias("q25"),
+        pl.col("gap").quantile(0.75, interpolation="linear").alias("q75"),
     )
-    table: dict[str, CategoryBehaviour] = {}
-    for row in stats.iter_rows(named=True):
-        table[row["category"]] = _classify(row, config)
-    return dict(sorted(table.items()))
 
 
 def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehaviour:
@@ -176,7 +198,7 @@ def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehav
         kind = "consumable"
         interval_days = max(round(interval), 1)
     return CategoryBehaviour(
-        category=str(row["category"]),
+        category=str(row["scope"]),
         kind=kind,
         support=support,
         repeat_rate=round(repeat_rate, 6),
@@ -221,6 +243,37 @@ def resolve_behaviour(
     if behaviour is not None and behaviour.kind == "durable" and behaviour.cooldown_days is None:
         return replace(behaviour, cooldown_days=config.durable_cooldown_days)
     return behaviour
+
+
+def resolve_item_behaviour(
+    item_id: str,
+    category: str | None,
+    learned: Mapping[str, CategoryBehaviour],
+    config: CategoriesConfig,
+) -> CategoryBehaviour | None:
+    """The behaviour that applies to one item, or None (treat as regular).
+
+    An override on the item's category (any level) wins; then a learned durable
+    category (it blocks substitutes, which the item's own entry cannot); then
+    the item's own learned entry; then its category's. A durable without its
+    own cooldown gets `config.durable_cooldown_days`.
+    """
+    own = f"{ITEM_SCOPE}{item_id}"
+    if category and not category.startswith(ITEM_SCOPE):
+        found = resolve_behaviour(category, learned, config)
+        if found is not None and (found.source == "override" or found.kind == "durable"):
+            return found
+        item = learned.get(own)
+        if item is None:
+            return found
+    else:
+        item = learned.get(own)
+        if item is None:
+            # an override written on the item scope itself
+            return resolve_behaviour(own, learned, config)
+    if item.kind == "durable" and item.cooldown_days is None:
+        return replace(item, cooldown_days=config.durable_cooldown_days)
+    return item
 
 
 def _from_override(

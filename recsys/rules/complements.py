@@ -65,9 +65,9 @@ def complements_for(
 ) -> list[Candidate]:
     """Items that go with `item_ids`, best first, as pipeline candidates.
 
-    Learned complements come first, by their best lift over the anchors; then
-    catalog items in the anchors' complementary categories, by `popularity`
-    (item_id -> any higher-is-better number), then item_id. Anchors themselves
+    Catalog items in the anchors' complementary categories (the retailer's own map)
+    come first, by `popularity` (item_id -> any higher-is-better number), then
+    item_id; then learned complements, in the order learning ranked them. Anchors themselves
     and ids missing from the catalog are skipped. Scores are rank-based in
     (0, 1] so both kinds share one scale. Stock is not checked here: pass the
     result through `run_pipeline`, whose eligibility rule does that.
@@ -75,17 +75,6 @@ def complements_for(
     anchors = [catalog[i] for i in dict.fromkeys(item_ids) if i in catalog]
     anchor_ids = {anchor.item_id for anchor in anchors}
     chosen: dict[str, str] = {}  # item_id -> anchor name, in rank order
-
-    best_lift: dict[str, tuple[float, str]] = {}
-    for anchor in anchors:
-        for complement in learned.for_item(anchor.item_id):
-            if complement.item_id in anchor_ids or complement.item_id not in catalog:
-                continue
-            current = best_lift.get(complement.item_id)
-            if current is None or complement.lift > current[0]:
-                best_lift[complement.item_id] = (complement.lift, _name(anchor))
-    for item_id, (_, anchor_name) in sorted(best_lift.items(), key=lambda kv: (-kv[1][0], kv[0])):
-        chosen[item_id] = anchor_name
 
     by_category: dict[str, str] = {}
     for anchor in anchors:
@@ -96,7 +85,6 @@ def complements_for(
             if (
                 item.category
                 and item.item_id not in anchor_ids
-                and item.item_id not in chosen
                 and item.item_id not in by_category
                 and under_any(item.category, targets)
             ):
@@ -104,6 +92,23 @@ def complements_for(
     weights = popularity or {}
     for item_id in sorted(by_category, key=lambda i: (-weights.get(i, 0.0), i)):
         chosen[item_id] = by_category[item_id]
+
+    # Learned pairs come after the configured ones; among themselves, in the order
+    # learning ranked them (strongest evidence first), the best rank over the anchors.
+    best_rank: dict[str, tuple[int, str]] = {}
+    for anchor in anchors:
+        for rank, complement in enumerate(learned.for_item(anchor.item_id)):
+            if (
+                complement.item_id in anchor_ids
+                or complement.item_id not in catalog
+                or complement.item_id in chosen
+            ):
+                continue
+            current = best_rank.get(complement.item_id)
+            if current is None or rank < current[0]:
+                best_rank[complement.item_id] = (rank, _name(anchor))
+    for item_id, (_, anchor_name) in sorted(best_rank.items(), key=lambda kv: (kv[1][0], kv[0])):
+        chosen[item_id] = anchor_name
 
     ranked = list(chosen.items())
     if limit is not None:

@@ -165,13 +165,31 @@ class LearnedComplementsConfig(_Section):
     min_lift: float = Field(default=1.5, gt=0)
     window_days: int = Field(default=30, ge=0, description="0 = same day (same order) only")
     max_per_item: int = Field(default=10, ge=1)
+    max_p_value: float = Field(
+        default=0.001, gt=0, le=1, description="one-sided test that a pair beats chance"
+    )
+    exclude_same_category: bool = Field(
+        default=True, description="same leaf category = substitutes, never complements"
+    )
 
 
 class ComplementsConfig(_Section):
-    boost: float = Field(default=1.5, ge=1.0, description="score multiplier for complements")
+    boost: float = Field(
+        default=1.5, ge=1.0, description="score multiplier for configured category complements"
+    )
+    learned_boost: float = Field(
+        default=1.2, ge=1.0, description="score multiplier for learned complements (<= boost)"
+    )
     recent_days: int = Field(default=180, ge=1, description="purchases that anchor a boost")
     map: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     learned: LearnedComplementsConfig = LearnedComplementsConfig()
+
+    @model_validator(mode="after")
+    def _learned_below_configured(self) -> ComplementsConfig:
+        # a retailer's own pairs (TV -> wall mount) must outrank what co-purchase suggests
+        if self.learned_boost > self.boost:
+            raise _KeyPathError(("learned_boost",), "must be at most boost")
+        return self
 
     @field_validator("map")
     @classmethod
@@ -221,6 +239,19 @@ class CategoriesConfig(_Section):
     consumable_min_repeat_rate: float = Field(default=0.25, ge=0, le=1)
     consumable_max_interval_spread: float = Field(default=1.0, ge=0)
     durable_cooldown_days: int = Field(default=365, ge=1)
+    item_min_buyers: int = Field(
+        default=20, ge=1, description="buyers an item needs to learn its own cycle"
+    )
+    restock_due_share: float = Field(
+        default=1.0, gt=0, le=1, description="share of a learned interval before it comes back"
+    )
+    personal_min_days: int = Field(
+        default=2, ge=0, description="distinct days a customer bought an item: own cycle (0 off)"
+    )
+    personal_due_share: float = Field(
+        default=0.5, gt=0, le=2, description="share of the customer's own interval"
+    )
+    rebuy_placements: tuple[str, ...] = ("newsletter", "order_confirmation")
     overrides: dict[str, CategoryOverride] = Field(default_factory=dict)
 
     @field_validator("overrides")
@@ -229,6 +260,16 @@ class CategoriesConfig(_Section):
         for category in value:
             if (problem := category_problem(category)) is not None:
                 raise _KeyPathError((category,), problem)
+        return value
+
+    @field_validator("rebuy_placements")
+    @classmethod
+    def _known_placements(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, placement in enumerate(value):
+            if placement not in PLACEMENTS:
+                raise _KeyPathError(
+                    (i,), f"unknown placement {placement!r}; known: {', '.join(PLACEMENTS)}"
+                )
         return value
 
     @model_validator(mode="after")

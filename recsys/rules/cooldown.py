@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from recsys.records import Item, Purchase
 from recsys.rules._time import utc
 from recsys.rules.candidates import Candidate, RuleContext
-from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_behaviour
+from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_item_behaviour
 from recsys.rules.config import CategoriesConfig
 from recsys.rules.hierarchy import ancestors
 from recsys.rules.history import Holding, holdings
@@ -32,8 +32,8 @@ def durable_blocks(
 
     A scope is the category level whose behaviour made the item durable
     (`electronics/tv` for an override on it), and it blocks everything under
-    it. `resolve` (default: `resolve_behaviour` with `behaviours` and `config`) maps a
-    category key to its behaviour. Only a kept item blocks: a durable returned in full leaves the
+    it. `resolve` (default: `resolve_item_behaviour` with `behaviours` and `config`) maps an
+    item id to its behaviour. Only a kept item blocks: a durable returned in full leaves the
     customer still needing one. The block runs from the item's last purchase.
     """
     blocks: dict[str, datetime] = {}
@@ -43,9 +43,10 @@ def durable_blocks(
         item = catalog.get(holding.item_id)
         if item is None or not holding.kept:
             continue
-        key = behaviour_key(item.item_id, item.category)
         behaviour = (
-            resolve(key) if resolve is not None else resolve_behaviour(key, behaviours, config)
+            resolve(item.item_id)
+            if resolve is not None
+            else resolve_item_behaviour(item.item_id, item.category, behaviours, config)
         )
         if behaviour is None or behaviour.kind != "durable" or behaviour.cooldown_days is None:
             continue
@@ -68,7 +69,7 @@ def durable_cooldown(candidates: Sequence[Candidate], ctx: RuleContext) -> list[
             ctx.config.categories,
             ctx.now,
             ctx.holdings(),
-            ctx.behaviour_for,
+            ctx.behaviour_of,
         ),
     )
     if not scopes:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from itertools import pairwise
+from statistics import median
 
 from recsys.records import Purchase
 from recsys.rules._time import naive_utc
@@ -12,12 +14,19 @@ from recsys.rules._time import naive_utc
 
 @dataclass(frozen=True, slots=True)
 class Holding:
-    """A customer's history with one item. Quantities are positive; `last_bought_at` is UTC."""
+    """A customer's history with one item. Quantities are positive; `last_bought_at` is UTC.
+
+    `days` counts the distinct UTC days the item was bought on; `median_gap_days` is the
+    median of the gaps between those days (None below two days): the customer's own
+    repurchase interval for the item.
+    """
 
     item_id: str
     bought: float
     returned: float
     last_bought_at: datetime
+    days: int = 1
+    median_gap_days: float | None = None
 
     @property
     def kept(self) -> bool:
@@ -37,6 +46,7 @@ def holdings(purchases: Iterable[Purchase], now: datetime) -> dict[str, Holding]
     bought: dict[str, float] = {}
     returned: dict[str, float] = {}
     last: dict[str, datetime] = {}
+    days: dict[str, set[date]] = {}
     for line in purchases:
         at = naive_utc(line.purchased_at)
         quantity = line.quantity
@@ -47,12 +57,25 @@ def holdings(purchases: Iterable[Purchase], now: datetime) -> dict[str, Holding]
             returned[item_id] = returned.get(item_id, 0.0) - quantity
             continue
         bought[item_id] = bought.get(item_id, 0.0) + quantity
+        days.setdefault(item_id, set()).add(at.date())
         previous = last.get(item_id)
         if previous is None or at > previous:
             last[item_id] = at
     return {
         item_id: Holding(
-            item_id, quantity, returned.get(item_id, 0.0), last[item_id].replace(tzinfo=UTC)
+            item_id,
+            quantity,
+            returned.get(item_id, 0.0),
+            last[item_id].replace(tzinfo=UTC),
+            len(days[item_id]),
+            _median_gap(days[item_id]),
         )
         for item_id, quantity in bought.items()
     }
+
+
+def _median_gap(days: set[date]) -> float | None:
+    if len(days) < 2:
+        return None
+    ordered = sorted(days)
+    return float(median((b - a).days for a, b in pairwise(ordered)))

@@ -221,7 +221,9 @@ class LearnedComplements:
 
 
 def learn_complements(
-    purchases: pl.DataFrame, config: LearnedComplementsConfig
+    purchases: pl.DataFrame,
+    config: LearnedComplementsConfig,
+    item_category: pl.DataFrame | None = None,
 ) -> LearnedComplements:
     """Item pairs that the same customer bought within `config.window_days` of each other.
 
@@ -231,10 +233,16 @@ def learn_complements(
 
     Counting is per customer: support(a, b) is the number of customers who
     bought a and b within the window, and
-    `lift = support(a, b) * n_customers / (buyers(a) * buyers(b))`. Pairs with
-    support >= `min_support` and lift >= `min_lift` are kept, the best
-    `max_per_item` per anchor by lift (then support, then item_id, for stable
-    output).
+    `lift = support(a, b) * n_customers / (buyers(a) * buyers(b))`, which corrects
+    for popularity (a best-seller co-occurs with everything, at lift ~1). A pair is
+    kept when support >= `min_support`, lift >= `min_lift` and the co-purchase
+    survives a one-sided hypergeometric test against chance at `max_p_value`
+    (three co-buyers of two niche items reach a high lift by luck); with
+    `item_category` (columns `item_id`, `category`) and `exclude_same_category`,
+    two items of the same leaf category are substitutes, never complements. Each
+    anchor keeps its best `max_per_item`, ranked by the lower 95% bound of the lift
+    (a Poisson bound on the support: strong evidence beats a lucky ratio), then
+    support, then item_id, for stable output.
     """
     import polars as pl
     quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
@@ -317,7 +325,7 @@ def learn_complements(
         ]
     )
     other_buyers = buyers.lazy().rename({"item": "other", "buyers": "other_buyers"})
-    ranked = (
+    scored = (
         directed.join(buyers.lazy(), on="item")
         .join(other_buyers, on="other")
         .with_columns(
@@ -330,10 +338,18 @@ def learn_complements(
         .filter(pl.col("lift") >= config.min_lift)
         .join(item_codes.lazy(), on="item")
         .join(item_codes.lazy().rename({"item": "other", "item_id": "other_id"}), on="other")
-        .sort(["item_id", "lift", "support", "other_id"], descending=[False, True, True, False])
+        .collect()
+    )
+    if item_category is not None and config.exclude_same_category:
+        scored = _without_substitutes(scored, item_category)
+    scored = _significant(scored, n_customers, config.max_p_value)
+    ranked = (
+        scored.sort(
+            ["item_id", "lift_low", "support", "other_id"],
+            descending=[False, True, True, False],
+        )
         .group_by("item_id", maintain_order=True)
         .head(config.max_per_item)
-        .collect()
     )
     by_item: dict[str, list[Complement]] = {}
     for anchor, other, lift, support in ranked.select(
@@ -341,3 +357,41 @@ def learn_complements(
     ).iter_rows():
         by_item.setdefault(anchor, []).append(Complement(other, round(lift, 6), int(support)))
     return LearnedComplements({anchor: tuple(found) for anchor, found in by_item.items()})
+
+
+def _without_substitutes(scored: pl.DataFrame, item_category: pl.DataFrame) -> pl.DataFrame:
+    """Drop pairs whose two items share a (real) leaf category: one replaces the other."""
+    import polars as pl
+
+    categories = item_category.select(
+        pl.col("item_id").cast(pl.String), pl.col("category").cast(pl.String)
+    ).filter(pl.col("category").is_not_null() & ~pl.col("category").str.starts_with("item:"))
+    joined = scored.join(categories, on="item_id", how="left").join(
+        categories.rename({"item_id": "other_id", "category": "other_category"}),
+        on="other_id",
+        how="left",
+    )
+    same = pl.col("category").is_not_null() & (pl.col("category") == pl.col("other_category"))
+    return joined.filter(~same.fill_null(False)).drop("category", "other_category")
+
+
+def _significant(scored: pl.DataFrame, n_customers: int, max_p_value: float) -> pl.DataFrame:
+    """Pairs whose support is unlikely under independence, with `lift_low` added.
+
+    p = P(X >= support) for X ~ Hypergeometric(n_customers, buyers(a), buyers(b)): how
+    often two independent items would share this many buyers.
+    """
+    import polars as pl
+    from scipy.stats import gamma, hypergeom
+
+    if scored.is_empty():
+        return scored.with_columns(pl.lit(0.0).alias("lift_low"))
+    support = scored.get_column("support").to_numpy().astype(np.float64)
+    buyers = scored.get_column("buyers").to_numpy().astype(np.float64)
+    other = scored.get_column("other_buyers").to_numpy().astype(np.float64)
+    p = hypergeom.sf(support - 1, n_customers, buyers, other)
+    expected = buyers * other / n_customers
+    lift_low = gamma.ppf(0.05, support) / expected
+    return scored.with_columns(pl.Series("lift_low", lift_low)).filter(
+        pl.Series(p <= max_p_value)
+    )

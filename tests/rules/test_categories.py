@@ -16,6 +16,7 @@ from recsys.rules import (
     parse_rules,
     resolve_behaviour,
 )
+from recsys.rules.categories import ITEM_SCOPE, resolve_item_behaviour
 
 from ._data import SHIPPED
 
@@ -64,7 +65,8 @@ def synthetic_history(seed: int = 7, customers: int = 200) -> pl.DataFrame:
 
 def test_learns_durable_consumable_and_regular() -> None:
     table = learn_category_behaviour(synthetic_history(), ITEM_CATEGORY, CONFIG)
-    assert set(table) == {"electronics/tv", "grocery/coffee-capsules", "books/fiction"}
+    categories = {key for key in table if not key.startswith(ITEM_SCOPE)}
+    assert categories == {"electronics/tv", "grocery/coffee-capsules", "books/fiction"}
     tv, coffee, books = (
         table["electronics/tv"],
         table["grocery/coffee-capsules"],
@@ -130,8 +132,43 @@ def test_empty_history_learns_nothing() -> None:
 
 def test_parents_are_not_learned_from_their_children() -> None:
     table = learn_category_behaviour(synthetic_history(), {"tv-a": "electronics/tv/oled"}, CONFIG)
-    assert set(table) == {"electronics/tv/oled"}
+    assert {key for key in table if not key.startswith(ITEM_SCOPE)} == {"electronics/tv/oled"}
     assert resolve_behaviour("electronics/tv/lcd", table, CONFIG) is None
+
+
+def test_items_with_enough_buyers_learn_their_own_cycle() -> None:
+    table = learn_category_behaviour(synthetic_history(), ITEM_CATEGORY, CONFIG)
+    # every item of the synthetic shop has >= 20 buyers except "rare" (5)
+    items = {key for key in table if key.startswith(ITEM_SCOPE)}
+    assert items == {f"{ITEM_SCOPE}{i}" for i in ("tv-a", "tv-b", "coffee-a", "coffee-b",
+                                                   "book-a", "book-b")}
+    assert table[f"{ITEM_SCOPE}coffee-a"].kind == "consumable"
+    assert table[f"{ITEM_SCOPE}tv-a"].kind == "durable"
+    fewer = CONFIG.model_copy(update={"item_min_buyers": 10_000})
+    assert not any(
+        k.startswith(ITEM_SCOPE) for k in learn_category_behaviour(synthetic_history(),
+                                                                   ITEM_CATEGORY, fewer)
+    )
+
+
+def test_item_resolution_prefers_the_item_except_for_durable_categories() -> None:
+    learned = {
+        "home/mugs": CategoryBehaviour("home/mugs", "regular", 50, 0.1),
+        f"{ITEM_SCOPE}mug-1": CategoryBehaviour(f"{ITEM_SCOPE}mug-1", "consumable", 30, 0.6,
+                                                interval_days=40),
+        "electronics/tv": CategoryBehaviour("electronics/tv", "durable", 50, 0.0),
+        f"{ITEM_SCOPE}tv-1": CategoryBehaviour(f"{ITEM_SCOPE}tv-1", "regular", 30, 0.1),
+    }
+    mug = resolve_item_behaviour("mug-1", "home/mugs", learned, CONFIG)
+    assert mug is not None and (mug.kind, mug.interval_days) == ("consumable", 40)
+    other = resolve_item_behaviour("mug-2", "home/mugs", learned, CONFIG)
+    assert other is not None and other.kind == "regular"
+    tv = resolve_item_behaviour("tv-1", "electronics/tv", learned, CONFIG)
+    assert tv is not None and tv.kind == "durable" and tv.category == "electronics/tv"
+    assert tv.cooldown_days == CONFIG.durable_cooldown_days
+    bare = resolve_item_behaviour("mug-1", None, learned, CONFIG)
+    assert bare is not None and bare.kind == "consumable"
+    assert resolve_item_behaviour("nothing", None, learned, CONFIG) is None
 
 
 def test_json_round_trip() -> None:

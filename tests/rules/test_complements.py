@@ -171,7 +171,7 @@ def test_map_entries_at_several_levels_combine() -> None:
     )
 
 
-def test_complements_for_puts_learned_first_then_the_map_by_popularity() -> None:
+def test_complements_for_puts_the_map_first_by_popularity_then_learned() -> None:
     learned = LearnedComplements.from_dict(
         {
             "tv-55": [
@@ -187,7 +187,8 @@ def test_complements_for_puts_learned_first_then_the_map_by_popularity() -> None
         SHIPPED.complements,
         popularity={"hdmi": 10.0, "mount": 2.0},
     )
-    assert [c.item_id for c in result] == ["novel", "hdmi", "mount"]
+    # the retailer's own pairs first: a learned pair never outranks a wall mount
+    assert [c.item_id for c in result] == ["hdmi", "mount", "novel"]
     assert all(c.source == "complement" for c in result)
     assert result[0].reason == 'goes with TV 55" Zentro'
     assert [c.score for c in result] == sorted((c.score for c in result), reverse=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -54,26 +54,42 @@ def test_evaluate_writes_reports(
         progress=lambda stage, _done, _total: steps.append(stage),
         num_threads=1,
     )
-    models = {"popular", "repurchase", "item-knn", "bpr", "als", "hybrid"}
-    assert {r.model for r in report.results} == models | {"hybrid+rules"}
+    models = {"popular", "repurchase", "tifu-knn", "item-knn", "bpr", "als", "hybrid"}
+    selection = report.selection
+    assert selection is not None and report.served == selection.chosen
+    assert set(selection.scores) == models
+    # chosen on the validation window, which ends where the test window starts
+    assert selection.window_end < report.cut
+    assert selection.score == max(selection.scores.values())
+    served_rows = {f"served@{p}" for p in ("newsletter", "anniversary", "order_confirmation")}
+    assert {r.model for r in report.results} == (
+        models | {f"{m}+rules" for m in models} | served_rows
+    )
     assert {r.target for r in report.results} == {"all", "new"}
     for r in report.results:
         assert r.users > 0
         for name in ("precision", "recall", "ndcg", "map", "hit_rate", "coverage"):
             assert 0.0 <= r.metrics[f"{name}@5"] <= 1.0
+    # the served newsletter row is the chosen model's `+rules` row: same lists
+    assert (
+        report.result("served@newsletter", "all").metrics
+        == report.result(f"{selection.chosen}+rules", "all").metrics
+    )
     # own purchases predict re-orders in this data, so repurchase beats popularity
     assert (
         report.result("repurchase", "all").metrics["ndcg@5"]
         > report.result("popular", "all").metrics["ndcg@5"]
     )
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["k"] == 5 and len(saved["results"]) == 14
-    assert set(saved["care"]) == models | {"hybrid+rules"}
-    assert saved["care"]["hybrid+rules"]["total_per_1000"] == 0.0
-    assert saved["rules"]["served"] == "hybrid" and saved["rules"]["row"] == "hybrid+rules"
+    assert saved["k"] == 5 and len(saved["results"]) == 2 * (2 * len(models) + 3)
+    assert saved["selection"]["chosen"] == selection.chosen
+    for row in served_rows | {f"{m}+rules" for m in models}:
+        assert saved["care"][row]["total_per_1000"] == 0.0, row
+    assert saved["rules"]["served"] == selection.chosen
+    assert saved["rules"]["row"] == "served@newsletter"
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2
-    assert "Care violations" in page and "hybrid+rules" in page
+    assert "Care violations" in page and "served@newsletter" in page
     assert "<script" not in page and "http" not in page.split("base64")[0]
     assert steps[-1] == "done"
 
@@ -114,19 +130,35 @@ def test_care_counts_and_rules_on_row(
     assert popular.lists == lists and popular.out_of_stock == lists  # the top item, every list
     repurchase = report.care["repurchase"]
     assert repurchase.durable_in_cooldown > 0 and repurchase.reoffered > 0
-    ruled = report.care["als+rules"]
-    assert ruled.total == 0 and ruled.slots == 5 * lists
+    for row in ("als+rules", "served@newsletter", "served@anniversary"):
+        ruled = report.care[row]
+        assert ruled.total == 0 and ruled.slots == 5 * lists, row
     assert {r.target for r in report.results if r.model == "als+rules"} == {"all", "new"}
     assert report.rules is not None and report.rules.removed["eligibility"] > 0
     share = report.rules.recall_new_share
     raw = report.result("als", "new").metrics["recall@5"]
     assert share is not None and share == pytest.approx(
-        report.result("als+rules", "new").metrics["recall@5"] / raw
+        report.result("served@newsletter", "new").metrics["recall@5"] / raw
     )
 
 
 def test_served_must_be_evaluated(purchases: pl.DataFrame, now: datetime) -> None:
     with pytest.raises(TrainingError, match="served model"):
+        evaluate(purchases, None, models=("popular",), served="als", now=now)
+    # auto needs something to choose from
+    with pytest.raises(TrainingError, match="at least two candidate models"):
         evaluate(purchases, None, models=("popular",), now=now)
     report = evaluate(purchases, None, models=("popular",), served=None, now=now)
     assert report.care == {} and report.rules is None
+
+
+def test_an_empty_test_window_is_a_clear_error(purchases: pl.DataFrame, now: datetime) -> None:
+    # every customer of the last day is new: nobody to evaluate
+    last = purchases["purchased_at"].max()
+    newcomers = purchases.filter(pl.col("purchased_at") < last - timedelta(days=40)).vstack(
+        purchases.filter(pl.col("purchased_at") >= last - timedelta(days=1)).with_columns(
+            (pl.lit("new-") + pl.col("customer_id")).alias("customer_id")
+        )
+    )
+    with pytest.raises(TrainingError, match="no customers who also bought before it"):
+        evaluate(newcomers, None, holdout_days=30, models=("popular", "repurchase"))
