@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # Opaque ids: any printable text without slashes or control characters.
@@ -13,6 +14,10 @@ Id = Annotated[
 ]
 Placement = Literal["order_confirmation", "anniversary", "newsletter", "birthday"]
 Limit = Annotated[int, Field(ge=1, le=50)]
+Explain = Annotated[
+    bool,
+    Query(description="also list the candidates the rules removed and the rule that removed each"),
+]
 
 
 class _Strict(BaseModel):
@@ -30,6 +35,21 @@ class ItemOut(BaseModel):
     reason: str
 
 
+class RemovedOut(BaseModel):
+    """A candidate the rules removed (with `explain=true`)."""
+
+    item_id: str
+    rule: str = Field(description="the pipeline rule, or contact_policy")
+    reason: str = Field(
+        description="out_of_stock, not_in_catalog, excluded, already_bought, cooldown, "
+        "in_basket, basket_durable, duplicate, opted_out, cap_reached"
+    )
+    detail: str
+    until: str | None = Field(description="when the rule stops applying (UTC), if it does")
+    score: float
+    source: str
+
+
 class RecommendationsOut(BaseModel):
     customer_id: str | None
     model_version: str
@@ -40,6 +60,9 @@ class RecommendationsOut(BaseModel):
     suppressed: str | None = Field(
         default=None,
         description="why a marketing placement returned no items (opted_out, cap_reached)",
+    )
+    removed: list[RemovedOut] | None = Field(
+        default=None, description="only with explain=true: what the rules removed, and why"
     )
 
 

@@ -7,7 +7,7 @@ here as plain values with an explicit `now`, and render the result.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +16,10 @@ from recsys.rules.candidates import Candidate, RuleContext, candidates_from_scor
 from recsys.rules.categories import CategoryBehaviour, behaviours_from_dict
 from recsys.rules.complements import complements_for
 from recsys.rules.config import RulesConfig
-from recsys.rules.contact import is_marketing, may_contact
+from recsys.rules.contact import ContactDecision, is_marketing, may_contact
+from recsys.rules.explain import Explanation, explain_removals, explain_suppression
 from recsys.rules.learned_complements import LearnedComplements
-from recsys.rules.pipeline import run_pipeline
+from recsys.rules.pipeline import Removal, run_pipeline
 
 PLACEMENTS = ("order_confirmation", "anniversary", "newsletter", "birthday")
 CATEGORY_BEHAVIOUR_KEY = "category_behaviour"
@@ -132,7 +133,11 @@ class OfferItem:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """A served list. `suppressed` says why a marketing placement got no items."""
+    """A served list. `suppressed` says why a marketing placement got no items.
+
+    `explanation` (only when asked for with `explain`) lists the candidates the rules
+    removed and why; a suppressed placement lists what it would have served.
+    """
 
     customer_id: str | None
     model_version: str
@@ -142,6 +147,7 @@ class Offer:
     removed: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     suppressed: str | None = None
+    explanation: tuple[Explanation, ...] = ()
 
 
 def _offer_items(served: Sequence[Candidate], catalog: Mapping[str, Item]) -> tuple[OfferItem, ...]:
@@ -186,6 +192,7 @@ def recommend_for_customer(
     basket: Sequence[str] = (),
     scored: Sequence[ScoredItem] | None = None,
     behaviour_cache: dict[str, CategoryBehaviour | None] | None = None,
+    explain: bool = False,
 ) -> Offer:
     """Personalized items for one customer under a placement's recipe.
 
@@ -194,16 +201,18 @@ def recommend_for_customer(
     anniversary, birthday) honour opt-in and the contact cap. `scored` lets a
     batch caller pass model scores it computed for many customers at once, and
     `behaviour_cache` share resolved category behaviours between its customers
-    (valid while `model` and `rules` stay the same).
+    (valid while `model` and `rules` stay the same). `explain` records the removed
+    candidates (`Offer.explanation`); a suppressed placement then still runs the rules.
     """
     pool = rules.candidates.pool_size
     purchases = list(data.purchases)
     history = [p.item_id for p in purchases if p.quantity > 0]
+    decision: ContactDecision | None = None
     if data.customer is not None and is_marketing(placement, rules.contact):
         decision = may_contact(
             data.customer.marketing_opt_in, data.contact_history, placement, rules.contact, now
         )
-        if not decision.allowed:
+        if not decision.allowed and not explain:
             return Offer(
                 data.customer_id, model.version, placement, False, (), suppressed=decision.reason
             )
@@ -250,7 +259,16 @@ def recommend_for_customer(
         customer_id=data.customer_id,
         behaviour_cache=behaviour_cache,
     )
-    offer_list = run_pipeline(candidates, ctx, limit=limit, fillers=model.fillers)
+    removals: list[Removal] | None = [] if explain else None
+    offer_list = run_pipeline(
+        candidates, ctx, limit=limit, fillers=model.fillers, removals=removals
+    )
+    explanation = explain_removals(removals, ctx) if removals is not None else ()
+    if decision is not None and not decision.allowed:
+        return Offer(
+            data.customer_id, model.version, placement, False, (), suppressed=decision.reason,
+            explanation=explanation + explain_suppression(offer_list.items, decision),
+        )
     fallback = not knows and not history and not anchors
     return Offer(
         data.customer_id,
@@ -259,6 +277,7 @@ def recommend_for_customer(
         fallback or model.name == "popular",
         _offer_items(offer_list.items, catalog),
         removed=dict(offer_list.removed),
+        explanation=explanation,
     )
 
 
@@ -271,6 +290,7 @@ def cross_sell(
     items: Sequence[str],
     limit: int,
     now: datetime,
+    explain: bool = False,
 ) -> Offer:
     """Complements of a basket; unknown basket items are ignored and reported in `warnings`."""
     known = [i for i in dict.fromkeys(items) if i in catalog]
@@ -286,16 +306,9 @@ def cross_sell(
         limit=limit,
         now=now,
         basket=known,
+        explain=explain,
     )
-    return Offer(
-        offer.customer_id,
-        offer.model_version,
-        offer.placement,
-        offer.fallback,
-        offer.items,
-        offer.removed,
-        warnings,
-    )
+    return replace(offer, warnings=warnings)
 
 
 def item_complements(
@@ -306,6 +319,7 @@ def item_complements(
     item_id: str,
     limit: int,
     now: datetime,
+    explain: bool = False,
 ) -> Offer:
     """Items bought with `item_id` (learned and configured), for product blocks in emails."""
     similar: list[ScoredItem] = []
@@ -323,4 +337,5 @@ def item_complements(
         now=now,
         basket=[item_id],
         scored=similar,
+        explain=explain,
     )

@@ -20,6 +20,7 @@ from api.deps import Serving, ServingDep
 from api.errors import NotFound
 from api.schemas import (
     CrossSellIn,
+    Explain,
     Id,
     Limit,
     Placement,
@@ -69,7 +70,7 @@ def _naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def _render(offer: Offer, serving: Serving) -> JSONResponse:
+def _render(offer: Offer, serving: Serving, explain: bool = False) -> JSONResponse:
     metrics = serving.metrics
     if offer.fallback:
         metrics.fallbacks.labels(offer.placement).inc()
@@ -85,6 +86,8 @@ def _render(offer: Offer, serving: Serving) -> JSONResponse:
         "warnings": list(offer.warnings),
         "suppressed": offer.suppressed,
     }
+    if explain:
+        body["removed"] = [e.to_dict() for e in offer.explanation]
     return JSONResponse(body)
 
 
@@ -104,6 +107,7 @@ async def customer_recommendations(
     limit: Annotated[Limit, Query()] = 4,
     placement: Annotated[Placement, Query()] = "newsletter",
     as_of: AsOf = None,
+    explain: Explain = False,
 ) -> JSONResponse:
     """Personalized in-stock items; an unknown customer gets popular items (`fallback: true`)."""
     now = _instant(as_of, serving)
@@ -116,8 +120,9 @@ async def customer_recommendations(
         placement=placement,
         limit=limit,
         now=now,
+        explain=explain,
     )
-    return _render(offer, serving)
+    return _render(offer, serving, explain)
 
 
 @router.post(
@@ -126,7 +131,7 @@ async def customer_recommendations(
     responses=error_responses(401, 413, 422, 503),
 )
 async def basket_cross_sell(
-    body: CrossSellIn, serving: ServingDep, as_of: AsOf = None
+    body: CrossSellIn, serving: ServingDep, as_of: AsOf = None, explain: Explain = False
 ) -> JSONResponse:
     """Complements of a basket; its items and their durable categories are excluded."""
     now = _instant(as_of, serving)
@@ -143,8 +148,9 @@ async def basket_cross_sell(
         items=body.items,
         limit=body.limit,
         now=now,
+        explain=explain,
     )
-    return _render(offer, serving)
+    return _render(offer, serving, explain)
 
 
 @router.get(
@@ -157,6 +163,7 @@ async def complements(
     serving: ServingDep,
     limit: Annotated[Limit, Query()] = 4,
     as_of: AsOf = None,
+    explain: Explain = False,
 ) -> JSONResponse:
     """Items bought together with an item (learned) or configured as its complements."""
     if item_id not in serving.catalog:
@@ -168,5 +175,6 @@ async def complements(
         item_id=item_id,
         limit=limit,
         now=_instant(as_of, serving),
+        explain=explain,
     )
-    return _render(offer, serving)
+    return _render(offer, serving, explain)

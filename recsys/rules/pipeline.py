@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -81,6 +82,14 @@ class OfferList:
         return [candidate.item_id for candidate in self.items]
 
 
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """A candidate a rule dropped, recorded only when the caller asks (`explain`)."""
+
+    candidate: Candidate
+    rule: str
+
+
 def run_pipeline(
     candidates: Sequence[Candidate],
     ctx: RuleContext,
@@ -89,6 +98,7 @@ def run_pipeline(
     fillers: Sequence[Candidate] = (),
     *,
     exhaustive: bool = False,
+    removals: list[Removal] | None = None,
 ) -> OfferList:
     """Apply `rules` in order, top up from `fillers`, cut to `limit`.
 
@@ -105,11 +115,15 @@ def run_pipeline(
     the whole list (a property test checks it); `removed` then counts what the
     rules dropped among the candidates they looked at. `exhaustive` runs them on
     every candidate, for reports that count removals over the whole pool.
+
+    `removals`, when given, receives each dropped candidate with the rule that dropped
+    it (among the candidates the rules looked at), for explanations; without it the
+    pipeline builds no such record.
     """
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     removed: dict[str, int] = {}
-    survivors = _survivors(candidates, ctx, rules, removed, limit, exhaustive)
+    survivors = _survivors(candidates, ctx, rules, removed, limit, exhaustive, removals)
     n_model = len(survivors)
     if n_model < limit and fillers:
         seen = {c.item_id for c in survivors}
@@ -120,6 +134,7 @@ def run_pipeline(
             removed,
             limit - n_model,
             exhaustive,
+            removals,
         )
         survivors.extend(c for c in extra if c.item_id not in seen)
     n_fillers = max(min(len(survivors), limit) - n_model, 0)
@@ -141,13 +156,14 @@ def _survivors(
     removed: dict[str, int],
     limit: int,
     exhaustive: bool,
+    removals: list[Removal] | None = None,
 ) -> list[Candidate]:
     """The unique candidates that pass `rules`, best first: all of them, or enough for `limit`."""
     ceiling = 1.0
     for rule in rules:
         factor = None if exhaustive else PREFIX_SAFE.get(rule)
         if factor is None:
-            return first_of_each(_apply(candidates, ctx, rules, removed))
+            return first_of_each(_apply(candidates, ctx, rules, removed, removals))
         ceiling *= factor(ctx)
     resort = any(RERANKS[rule](ctx) for rule in rules if rule in RERANKS)
     counts_dedupe = dedupe in rules
@@ -158,7 +174,7 @@ def _survivors(
         # Only the new block goes through the rules: each rule decides per candidate, so
         # the prefix's survivors are the earlier block's plus this one's, in score order
         # when a rule re-sorted (a stable sort of both: ties keep their positions).
-        block = _apply(candidates[done:size], ctx, rules, removed)
+        block = _apply(candidates[done:size], ctx, rules, removed, removals)
         merged = kept + block
         if resort and kept and block:
             merged.sort(key=lambda c: -c.score)
@@ -166,6 +182,8 @@ def _survivors(
         if counts_dedupe and len(kept) < len(merged):
             # an item in both blocks: the one pass over the prefix would have deduped it
             removed["dedupe"] = removed.get("dedupe", 0) + len(merged) - len(kept)
+            if removals is not None:
+                removals.extend(Removal(c, "dedupe") for c in _dropped(merged, kept))
         done = min(size, len(candidates))
         if done >= len(candidates) or (
             len(kept) >= limit
@@ -189,14 +207,33 @@ def _apply(
     ctx: RuleContext,
     rules: Sequence[Rule],
     removed: dict[str, int],
+    removals: list[Removal] | None = None,
 ) -> list[Candidate]:
     current = list(candidates)
     for rule in rules:
         after = rule(current, ctx)
         name = rule_name(rule)
         removed[name] = removed.get(name, 0) + max(len(current) - len(after), 0)
+        if removals is not None and len(after) < len(current):
+            removals.extend(Removal(c, name) for c in _dropped(current, after))
         current = after
     return current
+
+
+def _dropped(before: Sequence[Candidate], after: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates of `before` missing from `after`, matched by item id.
+
+    A rule may return a changed copy (a new reason), so identity cannot be used; of
+    several copies of one item the later ones are the dropped ones, as in `dedupe`.
+    """
+    left = Counter(c.item_id for c in after)
+    dropped = []
+    for candidate in before:
+        if left[candidate.item_id] > 0:
+            left[candidate.item_id] -= 1
+        else:
+            dropped.append(candidate)
+    return dropped
 
 
 def _explained(candidate: Candidate) -> Candidate:

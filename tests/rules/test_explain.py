@@ -1,0 +1,110 @@
+"""`explain`: the pipeline's optional record of removals and the sentences made from it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recsys.rules import run_pipeline
+from recsys.rules.contact import ContactDecision
+from recsys.rules.explain import explain_removals, explain_suppression
+from recsys.rules.pipeline import Removal
+
+from ._data import CATALOG, NOW, buy, cands, ctx, ids
+
+
+def _explained(history, candidates, **kwargs):  # type: ignore[no-untyped-def]
+    context = ctx(history, **{k: v for k, v in kwargs.items() if k in ("basket", "placement")})
+    removals: list[Removal] = []
+    offers = run_pipeline(candidates, context, limit=kwargs.get("limit", 3), removals=removals)
+    return offers, {e.item_id: e for e in explain_removals(removals, context)}
+
+
+def test_the_tv_complaint_explained() -> None:
+    """A week after a TV: the bought TV, the other TVs and the fridge each say why they left."""
+    offers, why = _explained(
+        [buy("tv-55", 7)], cands("tv-43", "tv-65", "tv-55", "novel", "mount", "fridge", "hdmi")
+    )
+    assert ids(offers.items) == ["mount", "novel", "hdmi"]
+    assert set(why) == {"tv-43", "tv-65", "tv-55", "fridge"}
+    assert why["fridge"].rule == "eligibility" and why["fridge"].reason == "out_of_stock"
+    assert why["tv-55"].reason == "already_bought"
+    assert why["tv-55"].detail.startswith(f"bought on {(NOW - timedelta(days=7)).date()}")
+    # The shipped rules make electronics/tv durable for 730 days.
+    until = (NOW - timedelta(days=7) + timedelta(days=730)).replace(tzinfo=None)
+    for tv in ("tv-43", "tv-65"):
+        assert why[tv].rule == "durable_cooldown" and why[tv].reason == "cooldown"
+        assert why[tv].until == until
+        assert f"cooldown until {until.date()}" in why[tv].detail
+        assert "electronics/tv" in why[tv].detail
+
+
+def test_a_consumable_not_yet_due_says_when_it_is() -> None:
+    # coffee capsules: consumable every 30 days in the shipped rules
+    _, why = _explained([buy("coffee", 10)], cands("coffee", "mug"))
+    assert why["coffee"].reason == "already_bought"
+    due = (NOW - timedelta(days=10) + timedelta(days=30)).replace(tzinfo=None)
+    assert why["coffee"].until == due
+    assert f"restock due {due.date()}" in why["coffee"].detail
+
+
+def test_basket_and_duplicates_are_explained() -> None:
+    _, why = _explained(
+        [],
+        cands("bike", "lock", "lock", "mug"),
+        basket=["bike"],
+        placement="order_confirmation",
+    )
+    assert why["bike"].reason == "in_basket"
+    assert why["lock"].reason == "duplicate"
+
+
+def test_suppression_lists_what_would_have_been_served() -> None:
+    served = cands("mug", "novel")
+    capped = explain_suppression(
+        served, ContactDecision(False, "cap_reached", datetime(2026, 11, 25, 9))
+    )
+    assert [(e.item_id, e.rule, e.reason) for e in capped] == [
+        ("mug", "contact_policy", "cap_reached"),
+        ("novel", "contact_policy", "cap_reached"),
+    ]
+    assert capped[0].until == datetime(2026, 11, 25, 9)
+    assert "2026-11-25" in capped[0].detail
+    opted = explain_suppression(served, ContactDecision(False, "opted_out"))
+    assert {e.reason for e in opted} == {"opted_out"} and opted[0].until is None
+
+
+ITEMS = sorted(CATALOG)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    order=st.lists(st.sampled_from(ITEMS), min_size=0, max_size=60),
+    bought=st.lists(st.tuples(st.sampled_from(ITEMS), st.integers(0, 800)), max_size=6),
+    limit=st.integers(0, 6),
+    exhaustive=st.booleans(),
+)
+def test_recording_changes_nothing_and_matches_the_counts(
+    order: list[str], bought: list[tuple[str, int]], limit: int, exhaustive: bool
+) -> None:
+    """The same items with and without the record; one record per counted removal."""
+    context = ctx([buy(item, days) for item, days in bought])
+    fillers = cands("mug", "novel", "fridge", "tv-43", source="popular")
+    plain = run_pipeline(cands(*order), context, limit=limit, fillers=fillers, exhaustive=exhaustive)
+    removals: list[Removal] = []
+    recorded = run_pipeline(
+        cands(*order), context, limit=limit, fillers=fillers, exhaustive=exhaustive,
+        removals=removals,
+    )
+    assert recorded.items == plain.items
+    assert recorded.removed == plain.removed
+    per_rule = Counter(r.rule for r in removals)
+    for rule, count in plain.removed.items():
+        if rule != "limit":
+            assert per_rule[rule] == count, rule
+    # The filters decide per item, so an item one of them removed is never served.
+    served = set(ids(plain.items))
+    assert not {r.candidate.item_id for r in removals if r.rule != "dedupe"} & served
