@@ -12,10 +12,11 @@ from sqlalchemy import Engine
 
 from api.body_limit import BodyLimitMiddleware
 from api.catalog_cache import CatalogCache
+from api.console import install_console
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
-from api.routes import events, health, loyalty, recommendations
+from api.routes import email_blocks, events, health, loyalty, recommendations
 from api.security import ApiKeyMiddleware, document_api_key
 from recsys.rules.config import RulesConfig, load_rules
 from recsys.settings import Settings
@@ -66,9 +67,10 @@ def create_app(
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
-    for router in (recommendations.router, loyalty.router, events.router):
+    for router in (recommendations.router, email_blocks.router, loyalty.router, events.router):
         app.include_router(router)
     _document_security(app, required=bool(settings.api_keys))
+    install_console(app)
     return app
 
 

@@ -93,7 +93,9 @@ def test_recording_changes_nothing_and_matches_the_counts(
     """The same items with and without the record; one record per counted removal."""
     context = ctx([buy(item, days) for item, days in bought])
     fillers = cands("mug", "novel", "fridge", "tv-43", source="popular")
-    plain = run_pipeline(cands(*order), context, limit=limit, fillers=fillers, exhaustive=exhaustive)
+    plain = run_pipeline(
+        cands(*order), context, limit=limit, fillers=fillers, exhaustive=exhaustive
+    )
     removals: list[Removal] = []
     recorded = run_pipeline(
         cands(*order), context, limit=limit, fillers=fillers, exhaustive=exhaustive,

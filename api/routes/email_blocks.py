@@ -1,0 +1,58 @@
+"""The product block as email-safe HTML, for email tools that cannot loop over JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse
+
+from api.deps import ServingDep
+from api.email_blocks import render_block
+from api.schemas import Id, Limit, Placement, error_responses
+from recsys.customer_view import load_customer_data
+from recsys.offers import recommend_for_customer
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+
+@router.get(
+    "/customers/{customer_id}/email-block",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "the product block"},
+        **error_responses(401, 422, 503),
+    },
+)
+async def email_block(
+    customer_id: Annotated[Id, Path(description="the retailer's customer id")],
+    serving: ServingDep,
+    limit: Annotated[Limit, Query()] = 4,
+    placement: Annotated[Placement, Query()] = "newsletter",
+    heading: Annotated[
+        str | None,
+        Query(max_length=200, description="title above the items (default per placement)"),
+    ] = None,
+) -> HTMLResponse:
+    """The items of `/recommendations` rendered as one HTML table with inline CSS.
+
+    The same items, rules and fallbacks as the JSON endpoint; a placement the contact
+    policy suppresses renders an empty block (`X-Recsys-Suppressed` says why).
+    """
+    with serving.store.connect() as conn:
+        data = load_customer_data(conn, customer_id)
+    offer = recommend_for_customer(
+        serving.model,
+        serving.rules,
+        serving.catalog,
+        data,
+        placement=placement,
+        limit=limit,
+        now=datetime.now(UTC).replace(tzinfo=None),
+    )
+    html = render_block([i.to_dict() for i in offer.items], placement=placement, heading=heading)
+    headers = {"X-Model-Version": offer.model_version}
+    if offer.suppressed:
+        headers["X-Recsys-Suppressed"] = offer.suppressed
+    return HTMLResponse(str(html), headers=headers)
