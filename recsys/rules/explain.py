@@ -118,7 +118,7 @@ def _already_bought(candidate: Candidate, ctx: RuleContext) -> Described:
 def _durable_cooldown(candidate: Candidate, ctx: RuleContext) -> Described:
     blocks = durable_blocks(
         ctx.purchases, ctx.catalog, ctx.behaviours, ctx.config.categories, ctx.now,
-        ctx.holdings(), ctx.behaviour_for,
+        ctx.holdings(), ctx.behaviour_of,
     )
     scope = behaviour_key(candidate.item_id, ctx.category_of(candidate.item_id))
     for level in ancestors(scope):
