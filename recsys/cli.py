@@ -223,8 +223,28 @@ def train(
     validation_days: Annotated[
         int, typer.Option(min=1, help="--model auto: the last N days validate the choice")
     ] = 30,
+    engine_name: Annotated[
+        str, typer.Option("--engine", help="local (implicit, this machine) or spark (MLlib ALS)")
+    ] = "local",
+    spark_master: Annotated[
+        str, typer.Option(help="with --engine spark: local[N], spark://host:7077, yarn...")
+    ] = "local[*]",
+    spark_conf: Annotated[
+        list[str] | None,
+        typer.Option("--spark-conf", help="with --engine spark: key=value (repeatable)"),
+    ] = None,
+    purchases_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--purchases",
+            help="with --engine spark: read this Parquet export (`recsys export purchases`) "
+            "instead of the store",
+        ),
+    ] = None,
 ) -> None:
     """Train from the store, save a versioned artifact and make it current."""
+    if engine_name not in ("local", "spark"):
+        raise _fail(f"unknown engine {engine_name!r}; choose local or spark")
     from recsys.store.catalog import catalog_frame
     from recsys.store.purchases import purchase_frame
     from training.errors import TrainingPipelineError
@@ -248,6 +268,10 @@ def train(
         }.items()
         if value is not None
     }
+    if engine_name == "spark":
+        _train_spark(settings, rules, engine, model, overrides, spark_master, spark_conf,
+                     purchases_path, candidates, cutoff)
+        return
     with _progress(transient=True) as progress:
         task = progress.add_task("reading purchases", total=None)
         with engine.connect() as conn:
@@ -327,6 +351,56 @@ def train(
     )
     if result.pruned:
         out.print(f"  pruned: {', '.join(result.pruned)}")
+
+
+def _train_spark(
+    settings: Any,
+    rules: Any,
+    engine: Any,
+    model: str,
+    overrides: dict[str, Any],
+    master: str,
+    conf: list[str] | None,
+    purchases: Path | None,
+    candidates: int,
+    as_of: Any,
+) -> None:
+    from training.errors import TrainingPipelineError
+    from training.spark.session import require_pyspark
+
+    try:
+        require_pyspark()  # before anything else: the message says how to install it
+        from training.spark.job import parse_conf, train_on_spark
+
+        with _progress(transient=True) as progress:
+            task = progress.add_task("starting Spark", total=None)
+
+            def report(stage: str, done: int, total: int) -> None:
+                progress.update(task, description=stage, completed=done, total=total)
+
+            result = train_on_spark(
+                settings,
+                engine,
+                rules,
+                # auto on Spark: ALS, the one model MLlib fits
+                model="als" if model == "auto" else model,
+                params=overrides,
+                as_of=as_of,
+                master=master,
+                conf=parse_conf(conf),
+                purchases=purchases,
+                candidates=candidates,
+                progress=report,
+            )
+    except TrainingPipelineError as exc:
+        raise _fail(f"{exc}; the current model was not changed") from exc
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    out.print(
+        f"trained {result.model} on Spark -> {result.version} (current)\n"
+        f"  {result.counts['users']:,} customers x {result.counts['items']:,} items, "
+        f"{result.counts['nnz']:,} pairs from {result.counts['purchases']:,} lines\n"
+        f"  {timings}"
+    )
 
 
 def _accepted(model: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -477,6 +551,29 @@ def _print_evaluation(result: Any, k: int, holdout_days: int) -> None:
             f"vs {result.rules.recall_new_raw:.4f} raw"
             + (f" ({share:.1%} of raw)" if share is not None else "")
         )
+
+
+export_app = typer.Typer(help="Write store data as files for other tools.",
+                         no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("purchases")
+def export_purchases_command(
+    path: Annotated[Path, typer.Argument(help="the Parquet file to write (replaced)")],
+) -> None:
+    """Every purchase line (joined with its order) as Parquet, from either store."""
+    from recsys.export import ExportError, export_purchases
+
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        with engine.connect() as conn:
+            summary = export_purchases(conn, path)
+    except ExportError as exc:
+        raise _fail(str(exc)) from exc
+    out.print(f"exported {summary.rows:,} purchase lines to {summary.path} "
+              f"({summary.bytes / 1e6:.1f} MB)")
 
 
 models_app = typer.Typer(
