@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "rules": "bench.rules",
     "api": "bench.api",  # HTTP latency/throughput, in-process vs raw top-k, serving RSS
     "campaign": "bench.campaign",  # campaign job vs the raw batch recommend
+    "spark": "bench.spark",  # MLlib ALS local[2] vs implicit on one CSR (needs .[spark])
 }
 
 

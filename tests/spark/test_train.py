@@ -55,7 +55,10 @@ def test_spark_artifact_serves_like_a_local_one(
     assert [v.model for v in list_versions(settings.models_dir)] == ["als"]
     meta = read_meta(settings.models_dir, result.version)
     assert meta.params["factors"] == 16 and meta.matrix_params["confidence"] == "binary"
-    assert meta.data_fingerprint["rows"] == local_lines.height
+    # --as-of: the lines before it, recency measured from it
+    before = local_lines.filter(local_lines.get_column("purchased_at") < NOW)
+    assert meta.data_fingerprint["rows"] == before.height < local_lines.height
+    assert meta.created_at == NOW
     assert meta.extras["training_engine"] == {"name": "spark", "master": "local[2]"}
     loaded = load_model(settings.models_dir)  # checksums verified
     factors = np.asarray(loaded.recommender.model.user_factors)
