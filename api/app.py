@@ -17,8 +17,11 @@ from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
 from api.routes import email_blocks, events, health, loyalty, recommendations
+from api.rules_holder import RulesHolder, load_checked_rules
 from api.security import ApiKeyMiddleware, document_api_key
-from recsys.rules.config import RulesConfig, load_rules
+from api.variant_models import VariantModels
+from recsys.feedback.writer import ExposureWriter
+from recsys.rules.config import DEFAULT_RULES_PATH, RulesConfig
 from recsys.settings import Settings
 from recsys.store.engine import create_store_engine, migrate
 
@@ -41,11 +44,23 @@ def create_app(
         migrate(app.state.engine)
         app.state.catalog = CatalogCache(app.state.engine, settings.catalog_refresh_seconds)
         app.state.model_holder = model_holder or ModelHolder(settings.models_dir, background=True)
+        app.state.variant_models = VariantModels(settings.models_dir)
+        app.state.exposures = (
+            ExposureWriter(
+                app.state.engine,
+                flush_seconds=settings.exposure_flush_seconds,
+                retention_days=settings.exposure_retention_days,
+            )
+            if settings.exposure_log
+            else None
+        )
         served = app.state.model_holder.get()
         log.info("service_started", model_version=served.version if served else None)
         try:
             yield
         finally:
+            if app.state.exposures is not None:
+                app.state.exposures.close()
             if own_engine:
                 app.state.engine.dispose()
 
@@ -56,7 +71,18 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.rules = rules or load_rules(settings.rules_path)
+    # Rules handed in stay fixed; otherwise the file is followed (experiments end without
+    # a restart) and its experiments' model versions are checked at start.
+    app.state.rules_holder = (
+        RulesHolder(rules)
+        if rules is not None
+        else RulesHolder(
+            load_checked_rules(settings.rules_path, settings.models_dir),
+            path=settings.rules_path or DEFAULT_RULES_PATH,
+            models_dir=settings.models_dir,
+            check_seconds=settings.rules_check_seconds,
+        )
+    )
     app.state.metrics = Metrics.create()
     install_error_handlers(app)
 

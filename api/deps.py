@@ -19,6 +19,9 @@ from api.catalog_cache import CatalogCache
 from api.errors import Unavailable
 from api.metrics import Metrics
 from api.model_holder import ModelHolder
+from api.variant_models import VariantModels
+from recsys.experiments import ExperimentPlan
+from recsys.feedback.writer import ExposureWriter
 from recsys.offers import ServingModel
 from recsys.records import Item
 from recsys.rules.config import RulesConfig
@@ -61,20 +64,32 @@ class Serving:
     rules: RulesConfig
     catalog: Mapping[str, Item]
     metrics: Metrics
+    plan: ExperimentPlan
+    exposures: ExposureWriter | None
+    variant_models: VariantModels
     #: `RECSYS_AS_OF`: the instant every request is answered as of (replays); None = now.
     as_of: datetime | None = None
 
 
 async def get_serving(request: Request) -> Serving:
     state = request.app.state
+    plan: ExperimentPlan = state.rules_holder.plan
     return Serving(
         state.engine,
         await get_model(request),
-        state.rules,
+        plan.rules,
         state.catalog.get(),
         state.metrics,
+        plan,
+        state.exposures,
+        state.variant_models,
         state.settings.as_of,
     )
+
+
+async def get_exposures(request: Request) -> ExposureWriter | None:
+    writer: ExposureWriter | None = request.app.state.exposures
+    return writer
 
 
 async def get_catalog(request: Request) -> Mapping[str, Item]:
@@ -83,7 +98,7 @@ async def get_catalog(request: Request) -> Mapping[str, Item]:
 
 
 async def get_rules(request: Request) -> RulesConfig:
-    rules: RulesConfig = request.app.state.rules
+    rules: RulesConfig = request.app.state.rules_holder.rules
     return rules
 
 
@@ -94,3 +109,4 @@ ModelDep = Annotated[ServingModel, Depends(get_model)]
 RulesDep = Annotated[RulesConfig, Depends(get_rules)]
 CatalogDep = Annotated[Mapping[str, Item], Depends(get_catalog)]
 ServingDep = Annotated[Serving, Depends(get_serving)]
+ExposuresDep = Annotated[ExposureWriter | None, Depends(get_exposures)]

@@ -8,7 +8,8 @@ Hierarchy (catch at the level you need):
     ├── NotFound        404
     ├── Conflict        409
     ├── Unauthorized    401
-    └── Unavailable     503
+    ├── Unavailable     503
+    └── Rejected        its own (feedback events: 404 unknown exposure, 409 voucher used, 422)
 """
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ class Unauthorized(ApiError):
 class Unavailable(ApiError):
     status = 503
     code = "unavailable"
+
+
+class Rejected(ApiError):
+    """A domain error that carries its own status and code (feedback events)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:

@@ -59,7 +59,16 @@ class RecommendationsOut(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     suppressed: str | None = Field(
         default=None,
-        description="why a marketing placement returned no items (opted_out, cap_reached)",
+        description="why a marketing placement returned no items (opted_out, cap_reached, "
+        "held_out: the customer is in the control group)",
+    )
+    exposure_id: str | None = Field(
+        default=None,
+        description="the exposure to name in clicks and orders; null when nothing was shown "
+        "or the exposure log is off",
+    )
+    variant: str | None = Field(
+        default=None, description="the experiment variant served, when the placement has one"
     )
     removed: list[RemovedOut] | None = Field(
         default=None, description="only with explain=true: what the rules removed, and why"
@@ -83,6 +92,20 @@ class OrderIn(_Strict):
     customer_id: Id
     purchased_at: datetime
     items: Annotated[list[OrderLineIn], Field(min_length=1, max_length=1000)]
+    voucher_code: Id | None = Field(default=None, description="a campaign voucher redeemed")
+    exposure_id: Id | None = Field(default=None, description="the exposure the order came from")
+
+
+class ClickIn(_Strict):
+    exposure_id: Id
+    item_id: Id
+    clicked_at: datetime
+
+
+class ClickRecorded(BaseModel):
+    exposure_id: str
+    item_id: str
+    recorded: bool = Field(description="false when the same click was already recorded")
 
 
 class OrderRecorded(BaseModel):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from recsys.experiments import in_control_group
 from recsys.records import Customer, Item, Purchase, ScoredItem
 from recsys.rules.candidates import Candidate, RuleContext, candidates_from_scored
 from recsys.rules.categories import CategoryBehaviour, behaviours_from_dict
@@ -208,7 +209,14 @@ def recommend_for_customer(
     purchases = list(data.purchases)
     history = [p.item_id for p in purchases if p.quantity > 0]
     decision: ContactDecision | None = None
-    if data.customer is not None and is_marketing(placement, rules.contact):
+    marketing = is_marketing(placement, rules.contact)
+    if marketing and data.customer_id is not None and in_control_group(
+        data.customer_id, rules.control
+    ):
+        # The global control group gets no marketing at all, so its purchases show
+        # what happens without it (`recsys report impact`).
+        return Offer(data.customer_id, model.version, placement, False, (), suppressed="held_out")
+    if data.customer is not None and marketing:
         decision = may_contact(
             data.customer.marketing_opt_in, data.contact_history, placement, rules.contact, now
         )

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     as_of: datetime | None = Field(
         default=None, description="serve as of this instant (replays); default: the wall clock"
     )
+    exposure_log: bool = Field(default=True, description="record every served list")
+    exposure_retention_days: int = Field(default=365, ge=1, description="exposures kept")
+    exposure_flush_seconds: float = Field(
+        default=0.5, gt=0.0, description="how often the service writes queued exposures"
+    )
+    rules_check_seconds: float = Field(
+        default=2.0, ge=0.0, description="how often the service looks for a changed rules file"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -86,3 +94,7 @@ class Settings(BaseSettings):
     @property
     def rejects_dir(self) -> Path:
         return self.home / "rejects"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import CatalogDep, SettingsDep, StoreDep
-from api.errors import Conflict, InvalidRequest, UnknownItems
-from api.schemas import OrderIn, OrderRecorded, error_responses
+from api.deps import CatalogDep, ExposuresDep, SettingsDep, StoreDep
+from api.errors import Conflict, InvalidRequest, Rejected, UnknownItems
+from api.schemas import ClickIn, ClickRecorded, OrderIn, OrderRecorded, error_responses
+from recsys.feedback.events import FeedbackError, UnknownExposure, check_touch, click, record_touch
 from recsys.order_bounds import OrderBounds
 from recsys.store.purchases import OrderConflict, OrderLineIn, record_order
 from recsys.store.purchases import OrderIn as StoreOrder
@@ -47,7 +48,14 @@ def order_event(
     )
     try:
         with store.begin() as conn:
+            # The exposure and voucher are checked before anything is written.
+            touch = check_touch(
+                conn, body.order_id, body.customer_id, at, body.exposure_id, body.voucher_code
+            )
             recorded = record_order(conn, order)
+            record_touch(conn, touch)
+    except FeedbackError as exc:
+        raise Rejected(exc.status, exc.code, str(exc)) from exc
     except OrderConflict as exc:
         raise Conflict(str(exc)) from exc
     except IntegrityError as exc:
@@ -75,3 +83,29 @@ def _check_bounds(body: OrderIn, bounds: OrderBounds) -> None:
             problems.append(f"items.{index}.unit_price: {price}")
     if problems:
         raise InvalidRequest("; ".join(problems[:5]) + "; nothing was recorded")
+
+
+@router.post(
+    "/events/clicks",
+    response_model=ClickRecorded,
+    responses=error_responses(401, 404, 413, 422),
+)
+def click_event(body: ClickIn, store: StoreDep, exposures: ExposuresDep) -> ClickRecorded:
+    """Record a click on an item of an exposure; the same click again changes nothing."""
+    at = _naive_utc(body.clicked_at)
+    for attempt in range(2):
+        try:
+            with store.begin() as conn:
+                recorded = click(conn, body.exposure_id, body.item_id, at)
+            break
+        except UnknownExposure as exc:
+            # This worker may still hold the exposure in its queue: write it and look again.
+            if attempt == 0 and exposures is not None and exposures.pending and exposures.flush():
+                continue
+            raise Rejected(exc.status, exc.code, str(exc)) from exc
+        except FeedbackError as exc:
+            raise Rejected(exc.status, exc.code, str(exc)) from exc
+        except IntegrityError:
+            recorded = False  # the same click posted concurrently; the first one won
+            break
+    return ClickRecorded(exposure_id=body.exposure_id, item_id=body.item_id, recorded=recorded)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Serving, ServingDep
 from api.errors import NotFound
+from api.exposure import arm_for, log_exposure
 from api.schemas import (
     CrossSellIn,
     Explain,
@@ -28,6 +29,7 @@ from api.schemas import (
     error_responses,
 )
 from recsys.customer_view import load_customer_data
+from recsys.experiments import NO_ARM, Arm
 from recsys.offers import CustomerData, Offer, cross_sell, item_complements, recommend_for_customer
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
@@ -70,7 +72,13 @@ def _naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def _render(offer: Offer, serving: Serving, explain: bool = False) -> JSONResponse:
+def _render(
+    offer: Offer,
+    serving: Serving,
+    explain: bool = False,
+    arm: Arm = NO_ARM,
+    exposure_id: str | None = None,
+) -> JSONResponse:
     metrics = serving.metrics
     if offer.fallback:
         metrics.fallbacks.labels(offer.placement).inc()
@@ -85,6 +93,8 @@ def _render(offer: Offer, serving: Serving, explain: bool = False) -> JSONRespon
         "items": [item.to_dict() for item in offer.items],
         "warnings": list(offer.warnings),
         "suppressed": offer.suppressed,
+        "exposure_id": exposure_id,
+        "variant": arm.variant,
     }
     if explain:
         body["removed"] = [e.to_dict() for e in offer.explanation]
@@ -112,9 +122,10 @@ async def customer_recommendations(
     """Personalized in-stock items; an unknown customer gets popular items (`fallback: true`)."""
     now = _instant(as_of, serving)
     replay = as_of is not None or serving.as_of is not None
+    arm, model, rules = arm_for(serving, customer_id, placement)
     offer = recommend_for_customer(
-        serving.model,
-        serving.rules,
+        model,
+        rules,
         serving.catalog,
         _as_of(_customer_data(serving, customer_id), now, replay),
         placement=placement,
@@ -122,7 +133,8 @@ async def customer_recommendations(
         now=now,
         explain=explain,
     )
-    return _render(offer, serving, explain)
+    exposure_id = None if replay else log_exposure(serving, offer, arm, now)
+    return _render(offer, serving, explain, arm, exposure_id)
 
 
 @router.post(
@@ -140,17 +152,20 @@ async def basket_cross_sell(
         if body.customer_id is not None
         else CustomerData(None)
     )
+    replay = as_of is not None or serving.as_of is not None
+    arm, model, rules = arm_for(serving, body.customer_id, "order_confirmation")
     offer = cross_sell(
-        serving.model,
-        serving.rules,
+        model,
+        rules,
         serving.catalog,
-        _as_of(data, now, as_of is not None or serving.as_of is not None),
+        _as_of(data, now, replay),
         items=body.items,
         limit=body.limit,
         now=now,
         explain=explain,
     )
-    return _render(offer, serving, explain)
+    exposure_id = None if replay else log_exposure(serving, offer, arm, now)
+    return _render(offer, serving, explain, arm, exposure_id)
 
 
 @router.get(
@@ -168,13 +183,16 @@ async def complements(
     """Items bought together with an item (learned) or configured as its complements."""
     if item_id not in serving.catalog:
         raise NotFound(f"item {item_id!r} is not in the catalog")
+    now = _instant(as_of, serving)
+    replay = as_of is not None or serving.as_of is not None
     offer = item_complements(
         serving.model,
         serving.rules,
         serving.catalog,
         item_id=item_id,
         limit=limit,
-        now=_instant(as_of, serving),
+        now=now,
         explain=explain,
     )
-    return _render(offer, serving, explain)
+    exposure_id = None if replay else log_exposure(serving, offer, NO_ARM, now)
+    return _render(offer, serving, explain, NO_ARM, exposure_id)

@@ -318,6 +318,106 @@ class EligibilityConfig(_Section):
         return value
 
 
+# --- [control], [[experiments]], [vouchers], [attribution]: the closed loop -------------------
+
+#: Campaigns that can have their own holdout (`control.holdouts`).
+CAMPAIGNS: tuple[str, ...] = ("anniversary", "birthday")
+#: Sections a variant's `rules` may override (the control group and experiments may not).
+VARIANT_OVERRIDABLE: tuple[str, ...] = (
+    "loyalty", "complements", "categories", "contact", "candidates", "eligibility", "vouchers"
+)
+_SHARE_TOLERANCE = 1e-6
+
+
+class ControlConfig(_Section):
+    """Who is kept out of marketing so that its effect can be measured."""
+
+    share: float = Field(default=0.05, ge=0, lt=1, description="global control group share")
+    salt: str = Field(default="recsys-control-1", min_length=1)
+    holdouts: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("holdouts")
+    @classmethod
+    def _campaigns(cls, value: dict[str, float]) -> dict[str, float]:
+        for campaign, share in value.items():
+            if campaign not in CAMPAIGNS:
+                raise _KeyPathError(
+                    (campaign,), f"unknown campaign {campaign!r}; known: {', '.join(CAMPAIGNS)}"
+                )
+            if not 0 <= share < 1:
+                raise _KeyPathError((campaign,), "a holdout share must be in [0, 1)")
+        return value
+
+
+class VariantConfig(_Section):
+    """One arm of an experiment: what it changes and the share of customers it gets."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    share: float = Field(gt=0, le=1)
+    model_version: str | None = Field(default=None, min_length=1)
+    voucher_percent: int | None = Field(default=None, ge=0, le=100)
+    rules: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("rules")
+    @classmethod
+    def _sections(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key not in VARIANT_OVERRIDABLE:
+                raise _KeyPathError(
+                    (key,),
+                    f"a variant cannot override {key!r}; "
+                    f"it may override {', '.join(VARIANT_OVERRIDABLE)}",
+                )
+        return value
+
+
+class ExperimentConfig(_Section):
+    """An A/B test on one placement. Deleting it from the file ends it."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    placement: str
+    salt: str | None = Field(default=None, min_length=1)
+    variants: tuple[VariantConfig, ...] = Field(min_length=1)
+
+    @field_validator("placement")
+    @classmethod
+    def _placement(cls, value: str) -> str:
+        if value not in PLACEMENTS:
+            raise ValueError(f"unknown placement {value!r}; known: {', '.join(PLACEMENTS)}")
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _shares(cls, variants: tuple[VariantConfig, ...]) -> tuple[VariantConfig, ...]:
+        seen: set[str] = set()
+        for i, variant in enumerate(variants):
+            if variant.name in seen:
+                raise _KeyPathError((i, "name"), f"duplicate variant name {variant.name!r}")
+            seen.add(variant.name)
+        total = sum(v.share for v in variants)
+        if abs(total - 1.0) > _SHARE_TOLERANCE:
+            raise ValueError(f"variant shares must sum to 1, they sum to {total:g}")
+        return variants
+
+    @property
+    def hash_salt(self) -> str:
+        return self.salt or f"experiment:{self.name}"
+
+
+class VouchersConfig(_Section):
+    """Margin-aware campaign vouchers."""
+
+    margin_floor: float = Field(
+        default=0.10, ge=0, lt=1, description="least margin share of the discounted items"
+    )
+    skip_likely_buyers: bool = False
+    likely_buyer_probability: float = Field(default=0.8, gt=0, le=1)
+
+
+class AttributionConfig(_Section):
+    placement_window_days: int = Field(default=7, ge=1, description="last-touch window")
+
+
 class RulesConfig(_Section):
     """The whole rules file. Frozen: build a new one to change anything."""
 
@@ -327,6 +427,64 @@ class RulesConfig(_Section):
     contact: ContactConfig = ContactConfig()
     candidates: CandidatesConfig = CandidatesConfig()
     eligibility: EligibilityConfig = EligibilityConfig()
+    control: ControlConfig = ControlConfig()
+    experiments: tuple[ExperimentConfig, ...] = ()
+    vouchers: VouchersConfig = VouchersConfig()
+    attribution: AttributionConfig = AttributionConfig()
+
+    @field_validator("experiments")
+    @classmethod
+    def _one_per_placement(
+        cls, experiments: tuple[ExperimentConfig, ...]
+    ) -> tuple[ExperimentConfig, ...]:
+        names: set[str] = set()
+        placements: dict[str, str] = {}
+        for i, experiment in enumerate(experiments):
+            if experiment.name in names:
+                raise _KeyPathError((i, "name"), f"duplicate experiment name {experiment.name!r}")
+            names.add(experiment.name)
+            if experiment.placement in placements:
+                raise _KeyPathError(
+                    (i, "placement"),
+                    f"placement {experiment.placement!r} already has experiment "
+                    f"{placements[experiment.placement]!r}; one experiment per placement",
+                )
+            placements[experiment.placement] = experiment.name
+        return experiments
+
+    @model_validator(mode="after")
+    def _variant_rules(self) -> RulesConfig:
+        for i, experiment in enumerate(self.experiments):
+            for j, variant in enumerate(experiment.variants):
+                if variant.rules:
+                    try:
+                        variant_rules(self, variant)
+                    except RulesConfigError as exc:
+                        raise _KeyPathError(
+                            ("experiments", i, "variants", j, "rules"), "; ".join(exc.problems)
+                        ) from None
+        return self
+
+
+def _merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def variant_rules(rules: RulesConfig, variant: VariantConfig) -> RulesConfig:
+    """`rules` with a variant's overrides applied (tables merge key by key, lists replace).
+
+    The result has no experiments of its own. Raises RulesConfigError naming the key.
+    """
+    if not variant.rules:
+        return rules.model_copy(update={"experiments": ()})
+    base = rules.model_dump(mode="python", by_alias=True, exclude={"experiments"})
+    return parse_rules(_merged(base, variant.rules))
 
 
 # --- loading ---------------------------------------------------------------------------------

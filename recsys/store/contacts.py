@@ -9,16 +9,19 @@ from sqlalchemy import Connection, bindparam, select
 
 from recsys.store.tables import contact_log
 
+# Held-out rows (control group, campaign holdouts) were never sent: they are not contacts.
+_SENT = contact_log.c.held_out.is_(False)
+
 # Built once: the API reads one customer's contacts per request.
 _CONTACT_HISTORY = (
     select(contact_log.c.sent_at)
-    .where(contact_log.c.customer_id == bindparam("customer_id"))
+    .where(contact_log.c.customer_id == bindparam("customer_id"), _SENT)
     .order_by(contact_log.c.sent_at)
 )
 
 
 def contact_history(conn: Connection, customer_id: str) -> list[datetime]:
-    """UTC instants of the customer's logged marketing contacts, oldest first."""
+    """UTC instants of the customer's marketing contacts (held-out rows are not), oldest first."""
     return list(conn.execute(_CONTACT_HISTORY, {"customer_id": customer_id}).scalars())
 
 
@@ -28,7 +31,7 @@ def contact_histories(conn: Connection, customer_ids: Sequence[str]) -> dict[str
         chunk = list(customer_ids[start : start + 5000])
         query = (
             select(contact_log.c.customer_id, contact_log.c.sent_at)
-            .where(contact_log.c.customer_id.in_(chunk))
+            .where(contact_log.c.customer_id.in_(chunk), _SENT)
             .order_by(contact_log.c.sent_at)
         )
         for row in conn.execute(query):

@@ -87,6 +87,10 @@ contact_log = Table(
     Column("placement", String, nullable=False),
     Column("sent_at", DateTime, nullable=False),
     Column("voucher_code", String),
+    # A held-out row records that the customer was due but kept out as a control
+    # (migration 0004); it does not count toward the contact cap.
+    Column("held_out", Boolean, nullable=False, server_default=text("false")),
+    Column("exposure_id", String),
     UniqueConstraint("customer_id", "occasion", "date", name="uq_contact_log_once"),
     Index("ix_contact_log_customer_sent", "customer_id", "sent_at"),
 )
@@ -101,4 +105,48 @@ vouchers = Table(
     Column("percent", Float, nullable=False),
     Column("valid_until", Date, nullable=False),
     Column("issued_at", DateTime, nullable=False),
+)
+
+# --- the closed loop (migration 0004): what was shown, what was clicked, what was bought after ---
+
+exposures = Table(
+    "exposures",
+    metadata,
+    Column("exposure_id", String, primary_key=True),
+    Column("customer_id", String),
+    Column("placement", String, nullable=False),
+    Column("experiment", String),
+    Column("variant", String),
+    Column("model_version", String, nullable=False),
+    # The served item ids as a JSON array; an item's position is its index + 1.
+    Column("items", String, nullable=False),
+    # A control-group or campaign-holdout customer: nothing was shown, the moment is recorded.
+    Column("held_out", Boolean, nullable=False, server_default=text("false")),
+    Column("voucher_code", String),
+    Column("voucher_percent", Float),
+    Column("voucher_reason", String),
+    Column("shown_at", DateTime, nullable=False),
+    Index("ix_exposures_customer_shown", "customer_id", "shown_at"),
+    Index("ix_exposures_shown", "shown_at"),
+)
+
+clicks = Table(
+    "clicks",
+    metadata,
+    Column("exposure_id", String, nullable=False),
+    Column("item_id", String, nullable=False),
+    Column("clicked_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("exposure_id", "item_id", name="pk_clicks"),
+)
+
+order_touches = Table(
+    "order_touches",
+    metadata,
+    # The exposure and voucher an order event named. A voucher code is redeemed once.
+    Column("order_id", String, primary_key=True),
+    Column("customer_id", String, nullable=False),
+    Column("purchased_at", DateTime, nullable=False),
+    Column("exposure_id", String),
+    Column("voucher_code", String),
+    UniqueConstraint("voucher_code", name="uq_order_touches_voucher"),
 )
