@@ -355,6 +355,10 @@ def served_lists(
         pool=inputs.rules.candidates.pool_size, trained_at=now,
     )
     history = _purchases_by_customer(train, users)
+    # Nobody is held out as a control here: an empty list says nothing about ranking either.
+    rules = inputs.rules.model_copy(
+        update={"control": inputs.rules.control.model_copy(update={"share": 0.0})}
+    )
     lists: dict[str, list[str]] = {}
     removed: dict[str, int] = {}
     n_fillers = 0
@@ -362,7 +366,7 @@ def served_lists(
     for customer_id in users:
         offer = recommend_for_customer(
             model,
-            inputs.rules,
+            rules,
             inputs.items,
             CustomerData(customer_id, None, history.get(customer_id, ())),
             placement=placement,

@@ -97,7 +97,7 @@ class _State:
 
 def _state(request: Request) -> _State:
     s = request.app.state
-    return _State(s.settings, s.rules, s.catalog.get(), s.model_holder, s.engine)
+    return _State(s.settings, s.rules_holder.rules, s.catalog.get(), s.model_holder, s.engine)
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -42,6 +42,8 @@ def test_explain_adds_removals_and_changes_nothing_else(
             explained = client.get(url + "&explain=true").json()
             assert "removed" not in plain
             removed = explained.pop("removed")
+            # Each answer is its own exposure; everything else is the same.
+            assert plain.pop("exposure_id") != explained.pop("exposure_id") or not plain["items"]
             assert explained == plain
             served_ids = {i["item_id"] for i in plain["items"]}
             for entry in removed:
