@@ -130,7 +130,7 @@ def test_cli_train_spark_then_export(cli_env: dict[str, str], tmp_path: Path) ->
     done = _recsys(["train", "--engine", "spark", "--spark-master", "local[2]", "--model",
                     "als", "--factors", "8", "--iterations", "3"], cli_env)
     assert done.returncode == 0, done.stderr
-    assert "trained als ->" in done.stdout
+    assert "trained als on Spark ->" in done.stdout
     listed = _recsys(["models", "list"], cli_env)
     assert "als" in listed.stdout
     export = tmp_path / "out" / "purchases.parquet"
