@@ -662,6 +662,7 @@ def rules_check(path: Annotated[Path | None, typer.Argument()] = None) -> None:
     except RulesConfigError as exc:
         raise _fail(str(exc)) from exc
     out.print_json(json.dumps(config.model_dump(mode="json")))
+    console.print(f"{path or settings.rules_path or 'shipped rules.toml'}: valid")
 
 
 @rules_app.command("learned")
@@ -670,7 +671,7 @@ def rules_learned(
 ) -> None:
     """The category behaviour learned at training time (class, repeat rate, interval, support)."""
     from recsys.offers import CATEGORY_BEHAVIOUR_KEY
-    from recsys.rules.categories import behaviours_from_dict
+    from recsys.rules.categories import ITEM_SCOPE, behaviours_from_dict, resolve_behaviour
     from training.artifacts import current_version, read_meta
 
     settings = _settings()
@@ -679,20 +680,41 @@ def rules_learned(
         raise _fail("no current model; run `recsys train`")
     meta = read_meta(settings.models_dir, version)
     table = behaviours_from_dict(meta.extras.get(CATEGORY_BEHAVIOUR_KEY) or {})  # type: ignore[arg-type]
+    rules = _rules(settings)
+
+    def served(key: str) -> str:
+        if key.startswith(ITEM_SCOPE):
+            return "learned"
+        found = resolve_behaviour(key, table, rules.categories)
+        if found is None or found.source != "override":
+            return "learned"
+        days = found.interval_days or found.cooldown_days
+        return f"override ({found.category}): {found.kind}" + (f" {days} d" if days else "")
+
     rows = [
         [
             category,
             b.kind,
+            b.support,
             f"{b.repeat_rate:.2f}" if b.repeat_rate is not None else "-",
             f"{b.median_interval_days:.0f}" if b.median_interval_days is not None else "-",
-            b.support,
+            f"{b.interval_spread:.2f}" if b.interval_spread is not None else "-",
+            served(category),
         ]
         for category, b in sorted(table.items())
     ]
     out.print(
         _table(
-            f"learned categories ({version})",
-            ["category", "class", "repeat rate", "median interval (days)", "buyers"],
+            f"learned repurchase behaviour ({version}; item:<id> rows are items)",
+            [
+                "category / item",
+                "learned class",
+                "buyers (support)",
+                "repeat rate (confidence)",
+                "median interval (days)",
+                "interval spread",
+                "served",
+            ],
             rows,
         )
     )

@@ -62,7 +62,9 @@ def test_train_list_tier_rules_evaluate(home: Path) -> None:
     assert code != 0 and "not known" in out
 
     code, out = recsys("rules", "check")
-    assert code == 0 and json.loads(out)["loyalty"]["window_days"] == 365
+    body, _, last = out.rstrip().rpartition("\n")
+    assert code == 0 and last.endswith(": valid")
+    assert json.loads(body)["loyalty"]["window_days"] == 365
     code, out = recsys("rules", "learned")
     assert code == 0 and "electronics/tv" in out
 
