@@ -1,4 +1,4 @@
-"""Replays: a model trained `--as-of CUT` and asked with `as_of=CUT` serves the evaluation's lists."""
+"""Replays: a model trained as of CUT, asked with `as_of=CUT`, serves the evaluation's lists."""
 
 from __future__ import annotations
 
