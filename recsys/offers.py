@@ -148,6 +148,8 @@ class Offer:
     removed: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     suppressed: str | None = None
+    #: Served items that came from the popular fillers (`OfferList.n_fillers`).
+    fillers: int = 0
     explanation: tuple[Explanation, ...] = ()
 
 
@@ -286,6 +288,7 @@ def recommend_for_customer(
         _offer_items(offer_list.items, catalog),
         removed=dict(offer_list.removed),
         explanation=explanation,
+        fillers=offer_list.n_fillers,
     )
 
 

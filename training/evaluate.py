@@ -46,7 +46,6 @@ from recsys.offers import (
 from recsys.records import Item, Purchase
 from recsys.rules.categories import CategoryBehaviour, behaviours_from_dict
 from recsys.rules.config import RulesConfig, load_rules
-from recsys.rules.pipeline import DEFAULT_REASONS
 from training.care import CareCounts, count_care_violations
 from training.errors import TrainingError
 from training.metrics import (
@@ -80,7 +79,6 @@ RULES_SUFFIX = "+rules"
 SERVED_PREFIX = "served@"
 #: Placements the served model is scored under (birthday serves like anniversary).
 SERVED_PLACEMENTS = ("newsletter", "anniversary", "order_confirmation")
-POPULAR_REASON = DEFAULT_REASONS["popular"]
 _METRICS: Mapping[str, Callable[[Any, Any, int], float]] = {
     "precision": precision_at_k,
     "recall": recall_at_k,
@@ -375,7 +373,7 @@ def served_lists(
             behaviour_cache=cache,
         )
         lists[customer_id] = [item.item_id for item in offer.items]
-        n_fillers += sum(1 for item in offer.items if item.reason == POPULAR_REASON)
+        n_fillers += offer.fillers
         for rule, count in offer.removed.items():
             removed[rule] = removed.get(rule, 0) + count
     return ServedLists(lists, removed, n_fillers, time.perf_counter() - started)
@@ -503,9 +501,14 @@ def evaluate(
         runs = [("newsletter", f"{name}{RULES_SUFFIX}")]
         if name == served_model:
             runs += [(p, f"{SERVED_PREFIX}{p}") for p in placements]
+        served_by: dict[str, ServedLists] = {}  # the newsletter row and served@ share lists
         for placement, row in runs:
-            report(f"serving {name} ({placement})", step, len(models))
-            ruled = served_lists(rec, name, users, split.train, split.cut, inputs, n, placement)
+            if placement not in served_by:
+                report(f"serving {name} ({placement})", step, len(models))
+                served_by[placement] = served_lists(
+                    rec, name, users, split.train, split.cut, inputs, n, placement
+                )
+            ruled = served_by[placement]
             row_params = {**used, "model": name, "placement": placement}
             for target, truth in (("all", split.truth_all), ("new", split.truth_new)):
                 results.append(

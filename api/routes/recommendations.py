@@ -31,6 +31,7 @@ from api.schemas import (
 from recsys.customer_view import load_customer_data
 from recsys.experiments import NO_ARM, Arm
 from recsys.offers import CustomerData, Offer, cross_sell, item_complements, recommend_for_customer
+from recsys.rules._time import naive_utc
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -48,28 +49,21 @@ AsOf = Annotated[
 ]
 
 
-def _instant(as_of: datetime | None, serving: Serving) -> datetime:
+def _replay_at(as_of: datetime | None, serving: Serving) -> datetime | None:
+    """The instant a replay is answered at (the query's, else `RECSYS_AS_OF`), naive UTC."""
     moment = as_of or serving.as_of
-    if moment is None:
-        return _now()
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+    return naive_utc(moment) if moment is not None else None
 
 
-def _as_of(data: CustomerData, now: datetime, replay: bool) -> CustomerData:
-    """The customer as they were before `now`: a replay must not see later orders."""
-    if not replay:
+def _as_of(data: CustomerData, replay: datetime | None) -> CustomerData:
+    """The customer as they were before a replay's instant: it must not see later orders."""
+    if replay is None:
         return data
     return replace(
         data,
-        purchases=[p for p in data.purchases if _naive(p.purchased_at) < now],
-        contact_history=[t for t in data.contact_history if _naive(t) < now],
+        purchases=[p for p in data.purchases if naive_utc(p.purchased_at) < replay],
+        contact_history=[t for t in data.contact_history if naive_utc(t) < replay],
     )
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _render(
@@ -120,20 +114,20 @@ async def customer_recommendations(
     explain: Explain = False,
 ) -> JSONResponse:
     """Personalized in-stock items; an unknown customer gets popular items (`fallback: true`)."""
-    now = _instant(as_of, serving)
-    replay = as_of is not None or serving.as_of is not None
+    replay = _replay_at(as_of, serving)
+    now = replay or _now()
     arm, model, rules = arm_for(serving, customer_id, placement)
     offer = recommend_for_customer(
         model,
         rules,
         serving.catalog,
-        _as_of(_customer_data(serving, customer_id), now, replay),
+        _as_of(_customer_data(serving, customer_id), replay),
         placement=placement,
         limit=limit,
         now=now,
         explain=explain,
     )
-    exposure_id = None if replay else log_exposure(serving, offer, arm, now)
+    exposure_id = None if replay is not None else log_exposure(serving, offer, arm, now)
     return _render(offer, serving, explain, arm, exposure_id)
 
 
@@ -146,25 +140,25 @@ async def basket_cross_sell(
     body: CrossSellIn, serving: ServingDep, as_of: AsOf = None, explain: Explain = False
 ) -> JSONResponse:
     """Complements of a basket; its items and their durable categories are excluded."""
-    now = _instant(as_of, serving)
+    replay = _replay_at(as_of, serving)
+    now = replay or _now()
     data = (
         _customer_data(serving, body.customer_id)
         if body.customer_id is not None
         else CustomerData(None)
     )
-    replay = as_of is not None or serving.as_of is not None
     arm, model, rules = arm_for(serving, body.customer_id, "order_confirmation")
     offer = cross_sell(
         model,
         rules,
         serving.catalog,
-        _as_of(data, now, replay),
+        _as_of(data, replay),
         items=body.items,
         limit=body.limit,
         now=now,
         explain=explain,
     )
-    exposure_id = None if replay else log_exposure(serving, offer, arm, now)
+    exposure_id = None if replay is not None else log_exposure(serving, offer, arm, now)
     return _render(offer, serving, explain, arm, exposure_id)
 
 
@@ -183,8 +177,8 @@ async def complements(
     """Items bought together with an item (learned) or configured as its complements."""
     if item_id not in serving.catalog:
         raise NotFound(f"item {item_id!r} is not in the catalog")
-    now = _instant(as_of, serving)
-    replay = as_of is not None or serving.as_of is not None
+    replay = _replay_at(as_of, serving)
+    now = replay or _now()
     offer = item_complements(
         serving.model,
         serving.rules,
@@ -194,5 +188,5 @@ async def complements(
         now=now,
         explain=explain,
     )
-    exposure_id = None if replay else log_exposure(serving, offer, NO_ARM, now)
+    exposure_id = None if replay is not None else log_exposure(serving, offer, NO_ARM, now)
     return _render(offer, serving, explain, NO_ARM, exposure_id)

@@ -16,22 +16,34 @@ from recsys.rules._time import naive_utc
 class Holding:
     """A customer's history with one item. Quantities are positive; `last_bought_at` is UTC.
 
-    `days` counts the distinct UTC days the item was bought on; `median_gap_days` is the
-    median of the gaps between those days (None below two days): the customer's own
-    repurchase interval for the item.
+    `bought_on` holds the distinct UTC days the item was bought on; the customer's own
+    repurchase interval (`median_gap_days`) is derived from it only when a rule asks,
+    since most held items are never candidates.
     """
 
     item_id: str
     bought: float
     returned: float
     last_bought_at: datetime
-    days: int = 1
-    median_gap_days: float | None = None
+    bought_on: frozenset[date] = frozenset()
 
     @property
     def kept(self) -> bool:
         """False when every unit bought was returned (a full return)."""
         return self.bought - self.returned > 0
+
+    @property
+    def days(self) -> int:
+        """Distinct days the item was bought on."""
+        return max(len(self.bought_on), 1)
+
+    @property
+    def median_gap_days(self) -> float | None:
+        """Median of the gaps between those days (None below two days)."""
+        if len(self.bought_on) < 2:
+            return None
+        ordered = sorted(self.bought_on)
+        return float(median((b - a).days for a, b in pairwise(ordered)))
 
 
 def holdings(purchases: Iterable[Purchase], now: datetime) -> dict[str, Holding]:
@@ -67,15 +79,7 @@ def holdings(purchases: Iterable[Purchase], now: datetime) -> dict[str, Holding]
             quantity,
             returned.get(item_id, 0.0),
             last[item_id].replace(tzinfo=UTC),
-            len(days[item_id]),
-            _median_gap(days[item_id]),
+            frozenset(days[item_id]),
         )
         for item_id, quantity in bought.items()
     }
-
-
-def _median_gap(days: set[date]) -> float | None:
-    if len(days) < 2:
-        return None
-    ordered = sorted(days)
-    return float(median((b - a).days for a, b in pairwise(ordered)))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recsys.ids import IdMap
+from recsys.rules.categories import ITEM_SCOPE
 from recsys.rules.config import LearnedComplementsConfig
 
 # polars is imported inside the functions that build frames: the API's workers never
@@ -365,7 +366,7 @@ def _without_substitutes(scored: pl.DataFrame, item_category: pl.DataFrame) -> p
 
     categories = item_category.select(
         pl.col("item_id").cast(pl.String), pl.col("category").cast(pl.String)
-    ).filter(pl.col("category").is_not_null() & ~pl.col("category").str.starts_with("item:"))
+    ).filter(pl.col("category").is_not_null() & ~pl.col("category").str.starts_with(ITEM_SCOPE))
     joined = scored.join(categories, on="item_id", how="left").join(
         categories.rename({"item_id": "other_id", "category": "other_category"}),
         on="other_id",
