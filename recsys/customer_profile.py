@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from recsys.offers import CustomerData
 from recsys.records import Customer, Item
 from recsys.rules._time import naive_utc
-from recsys.rules.categories import CategoryBehaviour, behaviour_key, resolve_behaviour
+from recsys.rules.already_bought import back_at
+from recsys.rules.categories import (
+    ITEM_SCOPE,
+    CategoryBehaviour,
+    behaviour_key,
+    resolve_behaviour,
+    resolve_item_behaviour,
+)
 from recsys.rules.config import RulesConfig
 from recsys.rules.contact import ContactDecision, may_contact
 from recsys.rules.cooldown import durable_blocks
@@ -48,13 +55,43 @@ class OrderView:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldItemView:
+    """One item the customer kept, as the already-bought rule treats it at `now`.
+
+    `kind`, `source`, `scope` and `interval_days` are the item's resolved behaviour
+    (`resolve_item_behaviour`, what the rules use): `scope` is `item:<id>` when the
+    item's own learned entry applies. `back_on`: the day it may be offered again in a
+    rebuy placement and `back_reason` the reason it will carry (a consumable's restock
+    or the customer's own cycle); None when it is not offered again.
+    """
+
+    item_id: str
+    name: str | None
+    last_bought_at: datetime
+    kind: str
+    source: str
+    scope: str | None
+    interval_days: int | None
+    back_on: date | None
+    back_reason: str | None
+
+    @property
+    def own_entry(self) -> bool:
+        return self.scope == f"{ITEM_SCOPE}{self.item_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class CategoryView:
     """What the rules do with a category the customer bought in, at `now`.
 
-    `scope`: the level the behaviour applies to (an override may cover a parent).
-    `kind`: durable, consumable or regular (regular also when nothing was learned,
-    `source` "default"). `restock_due`: a consumable's next due day after its last
-    purchase; `cooldown_until`: the end of an active durable block.
+    The category-level fields (`scope`, `kind`, `source`, `interval_days`,
+    `cooldown_days`, `repeat_rate`, `support`) are the category's resolved behaviour:
+    `scope` is the level it applies to (an override may cover a parent), `kind`
+    regular with `source` "default" when nothing was learned. `items` are the kept
+    items, each with its own resolution (an item's learned entry beats its
+    category's unless the category is durable or overridden). `restock_due`: the first
+    day one of them may be offered again; `cooldown_until`: the end of an active
+    durable block over the category.
     """
 
     category: str
@@ -69,6 +106,7 @@ class CategoryView:
     support: int
     restock_due: date | None
     cooldown_until: datetime | None
+    items: tuple[HeldItemView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,45 +199,62 @@ def _categories(
     rules: RulesConfig,
     now: datetime,
 ) -> tuple[CategoryView, ...]:
+    config = rules.categories
     held = holdings(data.purchases, now)
-    blocks = durable_blocks(
-        data.purchases, catalog, behaviours, rules.categories, now, held
-    )
-    last: dict[str, datetime] = {}
-    count: dict[str, int] = {}
+    resolved: dict[str, CategoryBehaviour | None] = {}
+
+    def resolve(item_id: str) -> CategoryBehaviour | None:
+        if item_id not in resolved:
+            item = catalog.get(item_id)
+            resolved[item_id] = resolve_item_behaviour(
+                item_id, item.category if item else None, behaviours, config
+            )
+        return resolved[item_id]
+
+    blocks = durable_blocks(data.purchases, catalog, behaviours, config, now, held, resolve)
+    grouped: dict[str, list[HeldItemView]] = {}
     for holding in held.values():
         if not holding.kept:
             continue
         item = catalog.get(holding.item_id)
+        behaviour = resolve(holding.item_id)
+        back = back_at(holding, behaviour, config)
         key = behaviour_key(holding.item_id, item.category if item else None)
-        at = naive_utc(holding.last_bought_at)
-        last[key] = max(last.get(key, at), at)
-        count[key] = count.get(key, 0) + 1
+        grouped.setdefault(key, []).append(
+            HeldItemView(
+                item_id=holding.item_id,
+                name=item.name if item else None,
+                last_bought_at=naive_utc(holding.last_bought_at),
+                kind=behaviour.kind if behaviour else "regular",
+                source=behaviour.source if behaviour else "default",
+                scope=behaviour.category if behaviour else None,
+                interval_days=behaviour.interval_days if behaviour else None,
+                back_on=naive_utc(back[0]).date() if back else None,
+                back_reason=back[1] if back else None,
+            )
+        )
     views = []
-    for key, last_at in last.items():
-        behaviour = resolve_behaviour(key, behaviours, rules.categories)
-        restock = None
-        until = None
-        if behaviour is not None and behaviour.kind == "consumable" and behaviour.interval_days:
-            restock = (last_at + timedelta(days=behaviour.interval_days)).date()
-        if behaviour is not None and behaviour.kind == "durable":
-            ends = [blocks[level] for level in ancestors(key) if level in blocks]
-            until = naive_utc(max(ends)) if ends else None
+    for key, held_items in grouped.items():
+        held_items.sort(key=lambda h: (h.last_bought_at, h.item_id), reverse=True)
+        behaviour = resolve_behaviour(key, behaviours, config)
+        ends = [blocks[level] for level in ancestors(key) if level in blocks]
+        due = [h.back_on for h in held_items if h.back_on is not None]
         views.append(
             CategoryView(
                 category=key,
                 scope=behaviour.category if behaviour else key,
                 kind=behaviour.kind if behaviour else "regular",
                 source=behaviour.source if behaviour else "default",
-                items_bought=count[key],
-                last_bought_at=last_at,
+                items_bought=len(held_items),
+                last_bought_at=held_items[0].last_bought_at,
                 interval_days=behaviour.interval_days if behaviour else None,
                 cooldown_days=behaviour.cooldown_days if behaviour else None,
                 repeat_rate=behaviour.repeat_rate if behaviour else None,
                 support=behaviour.support if behaviour else 0,
-                restock_due=restock,
-                cooldown_until=until,
+                restock_due=min(due) if due else None,
+                cooldown_until=naive_utc(max(ends)) if ends else None,
+                items=tuple(held_items),
             )
         )
-    views.sort(key=lambda v: v.last_bought_at, reverse=True)
+    views.sort(key=lambda v: (v.last_bought_at, v.category), reverse=True)
     return tuple(views)

@@ -16,18 +16,28 @@ RESTOCK_REASON = "time to restock"
 HABIT_REASON = "you buy this regularly"
 
 
-def restock_due(last_bought_at: datetime, now: datetime, interval_days: float) -> bool:
-    """True once `interval_days` have passed since the last purchase (not a moment before)."""
-    return utc(now) - utc(last_bought_at) >= timedelta(days=interval_days)
-
-
 def comes_back(
     holding: Holding,
     behaviour: CategoryBehaviour | None,
     config: CategoriesConfig,
     now: datetime,
 ) -> str | None:
-    """The reason a bought item may be offered again now, or None while it may not.
+    """The reason a bought item may be offered again now, or None while it may not
+    (see `back_at` for when that is)."""
+    found = back_at(holding, behaviour, config)
+    if found is None:
+        return None
+    at, reason = found
+    return reason if utc(now) >= at else None
+
+
+def back_at(
+    holding: Holding,
+    behaviour: CategoryBehaviour | None,
+    config: CategoriesConfig,
+) -> tuple[datetime, str] | None:
+    """When a bought item may be offered again (UTC) and the reason it will carry, or None
+    if it never comes back:
 
     - a durable never comes back (its cooldown rule blocks the whole category);
     - a consumable (learned for the item or its category, or an override) comes back once
@@ -39,9 +49,10 @@ def comes_back(
     """
     if behaviour is not None and behaviour.kind == "durable":
         return None
+    last = utc(holding.last_bought_at)
     if behaviour is not None and behaviour.kind == "consumable" and behaviour.interval_days:
         due = behaviour.interval_days * config.restock_due_share
-        return RESTOCK_REASON if restock_due(holding.last_bought_at, now, due) else None
+        return last + timedelta(days=due), RESTOCK_REASON
     if behaviour is not None and behaviour.source == "override":
         return None
     if (
@@ -50,7 +61,7 @@ def comes_back(
         and holding.median_gap_days is not None
     ):
         due = max(holding.median_gap_days, 1.0) * config.personal_due_share
-        return HABIT_REASON if restock_due(holding.last_bought_at, now, due) else None
+        return last + timedelta(days=due), HABIT_REASON
     return None
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from recsys.rules._time import naive_utc
+from recsys.rules.already_bought import RESTOCK_REASON, back_at
 from recsys.rules.candidates import Candidate, RuleContext
 from recsys.rules.categories import behaviour_key
 from recsys.rules.contact import ContactDecision
@@ -108,11 +109,14 @@ def _already_bought(candidate: Candidate, ctx: RuleContext) -> Described:
     bought = f"bought on {_day(holding.last_bought_at)}"
     if not holding.kept:
         return "already_bought", f"{bought} and returned", None
-    behaviour = ctx.behaviour_of(candidate.item_id)
-    if behaviour is not None and behaviour.kind == "consumable" and behaviour.interval_days:
-        due = holding.last_bought_at + timedelta(days=behaviour.interval_days)
-        return "already_bought", f"{bought}; consumable, restock due {_day(due)}", due
-    return "already_bought", f"{bought}; not offered again", None
+    if ctx.placement not in ctx.config.categories.rebuy_placements:
+        return "already_bought", f"{bought}; {ctx.placement} offers only new items", None
+    found = back_at(holding, ctx.behaviour_of(candidate.item_id), ctx.config.categories)
+    if found is None:
+        return "already_bought", f"{bought}; not offered again", None
+    due, why = found
+    kind = "consumable, restock" if why == RESTOCK_REASON else "bought regularly, next"
+    return "already_bought", f"{bought}; {kind} due {_day(due)}", due
 
 
 def _durable_cooldown(candidate: Candidate, ctx: RuleContext) -> Described:

@@ -97,7 +97,8 @@ def test_customer_page_shows_tier_dates_orders_and_learned_categories(
         ).scalar()
     timeline = text.split('id="orders"')[1].split("</ol>")[0]
     assert timeline.count('<p class="when">') == n_orders
-    assert re.search(r'<table id="categories">.*?<tbody>\s*<tr>', text, re.S)
+    assert re.search(r'<table id="categories">.*?<tbody>\s*<tr data-category="', text, re.S)
+    assert re.search(r'<li data-item-id="[^"]+" data-kind="', text)
     assert "/placements" in text
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from recsys.rules import CategoryBehaviour, already_bought
-from recsys.rules.already_bought import RESTOCK_REASON, restock_due
+from recsys.rules.already_bought import HABIT_REASON, RESTOCK_REASON, back_at
+from recsys.rules.history import holdings
 
 from ._data import NOW, buy, cands, ctx, ids
 
@@ -49,9 +50,23 @@ def test_future_purchases_are_ignored() -> None:
     assert ids(already_bought(cands("novel"), ctx([buy("novel", -1)]))) == ["novel"]
 
 
-def test_restock_due_boundary() -> None:
-    assert restock_due(NOW - timedelta(days=7), NOW, 7)
-    assert not restock_due(NOW - timedelta(days=7) + timedelta(microseconds=1), NOW, 7)
+def test_back_at_dates_each_way_back_and_none_for_the_rest() -> None:
+    config = ctx([]).config.categories
+    coffee = holdings([buy("coffee", 10)], NOW)["coffee"]
+    consumable = CategoryBehaviour("coffee", "consumable", interval_days=30, source="override")
+    assert back_at(coffee, consumable, config) == (
+        coffee.last_bought_at + timedelta(days=30 * config.restock_due_share), RESTOCK_REASON
+    )
+    habit = holdings([buy("novel", 40), buy("novel", 20)], NOW)["novel"]
+    assert back_at(habit, None, config) == (
+        habit.last_bought_at + timedelta(days=20 * config.personal_due_share), HABIT_REASON
+    )
+    once = holdings([buy("novel", 20)], NOW)["novel"]
+    assert back_at(once, None, config) is None
+    durable = CategoryBehaviour("electronics/tv", "durable", cooldown_days=730)
+    assert back_at(habit, durable, config) is None
+    regular = CategoryBehaviour("books", "regular", source="override")
+    assert back_at(habit, regular, config) is None
 
 
 def test_an_uncategorised_item_learns_its_own_cycle() -> None:

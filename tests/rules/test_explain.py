@@ -51,6 +51,17 @@ def test_a_consumable_not_yet_due_says_when_it_is() -> None:
     assert f"restock due {due.date()}" in why["coffee"].detail
 
 
+def test_a_habit_and_a_placement_for_new_items_are_explained() -> None:
+    # bought on two days 20 days apart: back after half the customer's own gap (shipped rules)
+    history = [buy("novel", 30), buy("novel", 4)]
+    _, why = _explained(history, cands("novel", "mug"))
+    due = (NOW - timedelta(days=4) + timedelta(days=13)).replace(tzinfo=None)
+    assert why["novel"].until == due
+    assert f"bought regularly, next due {due.date()}" in why["novel"].detail
+    _, why = _explained(history, cands("novel", "mug"), placement="anniversary")
+    assert why["novel"].until is None and "anniversary offers only new items" in why["novel"].detail
+
+
 def test_basket_and_duplicates_are_explained() -> None:
     _, why = _explained(
         [],
