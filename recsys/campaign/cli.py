@@ -102,7 +102,7 @@ def _run(
     # Everything that can fail up front is checked before the first batch is recorded.
     try:
         with open_output(out) as stream:
-            engine, model, rules, catalog = _load(settings)
+            engine, model, rules, catalog, variant_models = _load(settings, occasion)
             with _progress() as progress:
                 task = progress.add_task(f"{occasion} {day.isoformat()}", total=None)
 
@@ -126,6 +126,7 @@ def _run(
                     progress=report,
                     workers=workers or os.cpu_count() or 1,
                     now=now,
+                    variant_models=variant_models,
                 )
     except CampaignError as exc:
         raise fail(str(exc), 1) from exc
@@ -138,9 +139,13 @@ def _run(
     )
 
 
-def _load(settings: Settings) -> tuple[Any, Any, Any, Any]:
-    """Store, current model, rules and catalog; a clear error (exit 1) for each failure."""
+def _load(settings: Settings, occasion: str) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """Store, current model, rules, catalog and the occasion's variant models; a clear
+    error (exit 1) for each failure."""
+    from recsys.experiments import check_model_versions
+    from recsys.rules.config import RulesConfigError
     from recsys.store.catalog import load_items
+    from training.artifacts import list_versions
     from training.errors import ArtifactError
     from training.serving import load_serving_model
 
@@ -150,9 +155,25 @@ def _load(settings: Settings) -> tuple[Any, Any, Any, Any]:
         model = load_serving_model(settings.models_dir)
     except (ArtifactError, OSError) as exc:
         raise fail(f"{exc}; run `recsys train` first", 1) from exc
+    versions = {
+        v.model_version
+        for e in rules.experiments
+        if e.placement == occasion
+        for v in e.variants
+        if v.model_version is not None and v.model_version != model.version
+    }
+    variant_models: dict[str, Any] = {}
+    if versions:
+        try:
+            check_model_versions(rules, [v.version for v in list_versions(settings.models_dir)])
+            variant_models = {v: load_serving_model(settings.models_dir, v) for v in versions}
+        except RulesConfigError as exc:
+            raise fail(str(exc), 1) from exc
+        except (ArtifactError, OSError) as exc:
+            raise fail(f"an experiment's model version cannot be loaded: {exc}", 1) from exc
     with engine.connect() as conn:
         catalog = load_items(conn)
-    return engine, model, rules, catalog
+    return engine, model, rules, catalog, variant_models
 
 
 def _progress() -> Progress:

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from recsys.campaign.codes import voucher_code
-from recsys.campaign.drafting import Draft, DraftContext, Drafter
+from recsys.campaign.drafting import Draft, DraftContext, DraftedBatch, Drafter, HeldOut
 from recsys.campaign.journal import Journal, recover, write_lines
 from recsys.offers import ServingModel
 from recsys.records import Item
@@ -34,12 +34,13 @@ from recsys.store.campaigns import (
     due_customers,
     record_offers,
 )
+from recsys.store.feedback import insert_exposures, record_held_out
 
 log = structlog.get_logger(__name__)
 
 OCCASIONS: tuple[Occasion, ...] = ("anniversary", "birthday")
 #: Why a due customer got no offer, in the order they are checked.
-SKIP_REASONS = ("already_sent", "no_email", "opted_out", "cap_reached")
+SKIP_REASONS = ("already_sent", "no_email", "opted_out", "cap_reached", "held_out")
 #: Hour (UTC) of the campaign day used as `now` when none is given: the contact
 #: cap and the loyalty window are evaluated at the moment the mails go out.
 SEND_HOUR_UTC = 9
@@ -102,6 +103,7 @@ def run_campaign(
     now: datetime | None = None,
     progress: Progress | None = None,
     workers: int = 1,
+    variant_models: Mapping[str, ServingModel] | None = None,
 ) -> CampaignSummary:
     """Write one offer line per due customer of `day` to `out` and record it in the store.
 
@@ -144,14 +146,17 @@ def run_campaign(
         else None
     )
     ctx = DraftContext(model, rules, catalog, occasion, day, instant, dry_run, limit_items,
-                       valid_days)
+                       valid_days, dict(variant_models or {}))
 
-    def record(number: int, done: int, drafts: list[Draft], drafted_skips: Counter[str]) -> int:
-        skipped.update(drafted_skips)
+    def record(number: int, done: int, batch: DraftedBatch) -> int:
+        drafts = batch.drafts
+        skipped.update(batch.skipped)
         lines = [d.text for d in drafts]
-        if not dry_run and drafts:
-            won = _commit(engine, journal, drafts, instant, number)
+        if not dry_run and (drafts or batch.held_out):
+            won, held_won = _commit(engine, journal, drafts, batch.held_out, instant, number)
             skipped["already_sent"] += len(drafts) - len(won)
+            skipped["already_sent"] += len(batch.held_out) - len(held_won)
+            skipped["held_out"] -= len(batch.held_out) - len(held_won)
             lines = [d.text for d in drafts if d.offer.customer_id in won]
         write_lines(out, lines)
         log.debug("campaign_batch_written", batch=number, written=len(lines))
@@ -168,10 +173,10 @@ def run_campaign(
                 drafter.submit((number, start + len(batch)), batch)
                 # Draft a batch ahead per worker while this process records the oldest.
                 while drafter.in_flight > drafter.workers:
-                    (tag, done), drafts, drafted_skips = drafter.next_result()
-                    written += record(tag, done, drafts, drafted_skips)
-            for (tag, done), drafts, drafted_skips in drafter.drain():
-                written += record(tag, done, drafts, drafted_skips)
+                    (tag, done), drafted = drafter.next_result()
+                    written += record(tag, done, drafted)
+            for (tag, done), drafted in drafter.drain():
+                written += record(tag, done, drafted)
     except BaseException:
         if journal is not None:
             journal.release()
@@ -187,9 +192,17 @@ def run_campaign(
 
 
 def _commit(
-    engine: Engine, journal: Journal | None, drafts: list[Draft], now: datetime, number: int
-) -> set[str]:
-    """Stage the batch in the journal, then record it; returns the customers whose offer won."""
+    engine: Engine,
+    journal: Journal | None,
+    drafts: list[Draft],
+    held_out: list[HeldOut],
+    now: datetime,
+    number: int,
+) -> tuple[set[str], set[str]]:
+    """Stage the batch in the journal, then record it with its exposures and held-out rows.
+
+    Returns the customers whose offer won and those whose held-out row won.
+    """
     for attempt in range(_CODE_ATTEMPTS):
         if journal is not None:
             journal.stage([d.text for d in drafts])
@@ -197,6 +210,17 @@ def _commit(
         try:
             with engine.begin() as conn:
                 won = record_offers(conn, [d.offer for d in drafts], now)
+                held_won: set[str] = set()
+                if held_out:
+                    first = held_out[0].contact
+                    held_won = record_held_out(
+                        conn, first.occasion, first.day, [h.contact for h in held_out]  # type: ignore[arg-type]
+                    )
+                insert_exposures(
+                    conn,
+                    [d.exposure for d in drafts if d.exposure and d.offer.customer_id in won]
+                    + [h.exposure for h in held_out if h.contact.customer_id in held_won],
+                )
         except IntegrityError:
             # Only the vouchers' primary key can refuse (contact-log duplicates are
             # skipped by ON CONFLICT): a code collision. Fresh codes, same batch.
@@ -205,6 +229,7 @@ def _commit(
             log.warning("campaign_voucher_code_collision", batch=number, attempt=attempt)
             drafts[:] = [d.with_code(voucher_code(d.offer.occasion)) for d in drafts]
             continue
-        log.debug("campaign_batch_committed", batch=number, recorded=len(won))
-        return won
+        log.debug("campaign_batch_committed", batch=number, recorded=len(won),
+                  held_out=len(held_won))
+        return won, held_won
     raise AssertionError("unreachable")  # pragma: no cover

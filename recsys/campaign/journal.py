@@ -7,9 +7,9 @@ the journal. A `kill -9` can land between any two steps:
 - before the commit: the staged codes are not in the contact log, so recovery
   drops them and the rerun selects those customers afresh;
 - after the commit, before the output is complete: recovery finds the staged
-  lines whose code *is* in the contact log (the code is random, so only the
-  job that won the insert can hold it) and emits those not already in the
-  output file the journal names;
+  lines whose exposure id (or, for lines without one, voucher code) *is* in the
+  contact log (both are random, so only the job that won the insert can hold
+  them) and emits those not already in the output file the journal names;
 - after the output, before clearing: every staged line is in that file already,
   so nothing is emitted.
 
@@ -33,7 +33,7 @@ from typing import IO, Any, TextIO
 import structlog
 from sqlalchemy import Engine
 
-from recsys.store.campaigns import Occasion, sent_codes
+from recsys.store.campaigns import Occasion, ours, sent_marks
 
 log = structlog.get_logger(__name__)
 
@@ -148,6 +148,11 @@ def _code(line: JournalLine) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def _exposure_id(line: JournalLine) -> str | None:
+    value = line.get("exposure_id")
+    return value if isinstance(value, str) else None
+
+
 def written_customers(path: Path, occasion: Occasion, day: date) -> set[str]:
     """Customers with a complete line for (occasion, day) in an output file.
 
@@ -215,12 +220,11 @@ def recover(
             lines = staged.lines if staged is not None else ()
             ids = [str(line.get("customer_id")) for line in lines]
             with engine.connect() as conn:
-                logged = sent_codes(conn, occasion, day, ids)
+                logged = sent_marks(conn, occasion, day, ids)
             committed = [
                 line
                 for line in lines
-                if _code(line) is not None
-                and logged.get(str(line.get("customer_id"))) == _code(line)
+                if ours(_code(line), _exposure_id(line), logged.get(str(line.get("customer_id"))))
             ]
             already: set[str] = set()
             if staged is not None and staged.out is not None and committed:

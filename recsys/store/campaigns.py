@@ -43,14 +43,19 @@ class DueCustomer:
 
 @dataclass(frozen=True, slots=True)
 class IssuedOffer:
-    """One offer to record: its contact-log row and its voucher (dates are UTC days)."""
+    """One offer to record: its contact-log row and its voucher (dates are UTC days).
+
+    `code` None: the offer goes without a voucher (margin-aware vouchers). The
+    `exposure_id` is random, so a logged row carrying it proves this job's insert won.
+    """
 
     customer_id: str
     occasion: Occasion
     day: date
-    code: str
-    percent: int
+    code: str | None
+    percent: int | None
     valid_until: date
+    exposure_id: str | None = None
 
 
 def _matches_day(
@@ -152,15 +157,40 @@ def sent_codes(
     conn: Connection, occasion: Occasion, day: date, customer_ids: Sequence[str]
 ) -> dict[str, str | None]:
     """Customer id -> voucher code of the contact-log rows with key (customer, occasion, day)."""
-    found: dict[str, str | None] = {}
+    return {cid: code for cid, (code, _) in sent_marks(conn, occasion, day, customer_ids).items()}
+
+
+def sent_marks(
+    conn: Connection, occasion: Occasion, day: date, customer_ids: Sequence[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Customer id -> (voucher code, exposure id) of the rows with key (customer, occasion, day)."""
+    found: dict[str, tuple[str | None, str | None]] = {}
     for chunk in _chunks(customer_ids):
-        query = select(contact_log.c.customer_id, contact_log.c.voucher_code).where(
+        query = select(
+            contact_log.c.customer_id, contact_log.c.voucher_code, contact_log.c.exposure_id
+        ).where(
             contact_log.c.occasion == occasion,
             contact_log.c.date == day,
             contact_log.c.customer_id.in_(chunk),
         )
-        found.update({r.customer_id: r.voucher_code for r in conn.execute(query)})
+        found.update(
+            {r.customer_id: (r.voucher_code, r.exposure_id) for r in conn.execute(query)}
+        )
     return found
+
+
+def ours(
+    offer_code: str | None,
+    offer_exposure: str | None,
+    logged: tuple[str | None, str | None] | None,
+) -> bool:
+    """Whether a logged (code, exposure id) is this offer's: the exposure id when it has
+    one (random, like the code), else the voucher code."""
+    if logged is None:
+        return False
+    if offer_exposure is not None:
+        return logged[1] == offer_exposure
+    return offer_code is not None and logged[0] == offer_code
 
 
 def _insert_ignoring_duplicates(conn: Connection) -> Insert:
@@ -204,20 +234,23 @@ def record_offers(conn: Connection, offers: Sequence[IssuedOffer], sent_at: date
                 "placement": o.occasion,
                 "sent_at": sent_at,
                 "voucher_code": o.code,
+                "exposure_id": o.exposure_id,
             }
             for o in ordered
         ],
     )
-    # The codes are random, so a logged row carrying our code proves our insert won.
-    ours = {o.customer_id: o.code for o in ordered}
+    # Codes and exposure ids are random, so a logged row carrying ours proves our insert won.
+    mine = {o.customer_id: o for o in ordered}
     by_key: dict[tuple[Occasion, date], list[str]] = {}
     for o in ordered:
         by_key.setdefault((o.occasion, o.day), []).append(o.customer_id)
     won: set[str] = set()
     for (occasion, day), ids in by_key.items():
-        logged = sent_codes(conn, occasion, day, ids)
-        won.update(c for c in ids if logged.get(c) == ours[c])
-    winners = [o for o in ordered if o.customer_id in won]
+        logged = sent_marks(conn, occasion, day, ids)
+        won.update(
+            c for c in ids if ours(mine[c].code, mine[c].exposure_id, logged.get(c))
+        )
+    winners = [o for o in ordered if o.customer_id in won and o.code is not None]
     if winners:
         conn.execute(
             insert(vouchers),
@@ -227,7 +260,7 @@ def record_offers(conn: Connection, offers: Sequence[IssuedOffer], sent_at: date
                     "customer_id": o.customer_id,
                     "occasion": o.occasion,
                     "date": o.day,
-                    "percent": float(o.percent),
+                    "percent": float(o.percent or 0),
                     "valid_until": o.valid_until,
                     "issued_at": sent_at,
                 }

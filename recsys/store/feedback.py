@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from recsys.store.campaigns import _insert_ignoring_duplicates
+from recsys.store.campaigns import Occasion, _insert_ignoring_duplicates, sent_marks
 from recsys.store.tables import clicks, exposures, order_touches, vouchers
 
 
@@ -100,6 +100,25 @@ def insert_held_out_contacts(conn: Connection, rows: Sequence[HeldOutContact]) -
             for r in sorted(rows, key=lambda r: (r.customer_id, r.occasion, r.day))
         ],
     )
+
+
+def record_held_out(
+    conn: Connection, occasion: Occasion, day: date, rows: Sequence[HeldOutContact]
+) -> set[str]:
+    """Log a campaign's held-out customers; returns those whose row is this call's.
+
+    A customer already logged for (occasion, day) keeps the earlier row (a rerun, or a
+    concurrent job); the exposure id each row carries tells whose insert won.
+    """
+    if not rows:
+        return set()
+    insert_held_out_contacts(conn, rows)
+    logged = sent_marks(conn, occasion, day, [r.customer_id for r in rows])
+    return {
+        r.customer_id
+        for r in rows
+        if r.exposure_id is not None and logged.get(r.customer_id, (None, None))[1] == r.exposure_id
+    }
 
 
 _EXPOSURE = select(exposures).where(exposures.c.exposure_id == bindparam("exposure_id"))

@@ -146,11 +146,18 @@ def test_kill_9_then_rerun_gives_everyone_once(
     ids = [line["customer_id"] for line in lines]
     assert len(ids) == len(set(ids)), "a customer got two offers"
     assert set(ids) == wanted, "union of the runs differs from a clean run"
-    codes = {line["voucher"]["code"]: line["customer_id"] for line in lines}
+    codes = {line["voucher"]["code"]: line["customer_id"] for line in lines if line["voucher"]}
     with engine.connect() as conn:
         issued = {r.code: r.customer_id for r in conn.execute(select(vouchers))}
         query = select(contact_log).where(contact_log.c.occasion == "anniversary")
-        logged = {r.customer_id: r.voucher_code for r in conn.execute(query)}
+        rows = list(conn.execute(query))
+    logged = {r.customer_id: (r.voucher_code, r.exposure_id) for r in rows if not r.held_out}
     assert issued == codes  # every voucher issued once, and each one was delivered
-    assert logged == {cid: code for code, cid in codes.items()}
+    assert logged == {
+        line["customer_id"]: (line["voucher"] and line["voucher"]["code"], line["exposure_id"])
+        for line in lines
+    }
+    # The control group is logged held out, once each, and sent nothing.
+    held = [r.customer_id for r in rows if r.held_out]
+    assert len(held) == len(set(held)) and not set(held) & set(ids)
     assert not list((shop.settings.home / "campaigns").glob("*.journal"))

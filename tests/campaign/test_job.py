@@ -20,7 +20,10 @@ from recsys.rules.tiers import voucher_percent
 from recsys.store.tables import contact_log, customers, vouchers
 from tests.campaign.conftest import DAY, Shop, read_lines, setup_shop
 
-LINE_FIELDS = ["customer_id", "email", "occasion", "date", "years", "tier", "voucher", "items"]
+LINE_FIELDS = [
+    "customer_id", "email", "occasion", "date", "years", "tier", "voucher", "voucher_reason",
+    "items", "exposure_id", "variant",
+]
 ITEM_FIELDS = {"item_id", "name", "category", "price", "url", "image_url", "score", "reason"}
 CODE = re.compile(rf"^ANNIV(-[{ALPHABET}]{{4}}){{3}}$")
 
@@ -59,9 +62,12 @@ def test_writes_one_offer_per_due_customer_with_the_spec_fields(shop: Shop) -> N
         assert line["email"]
         assert CODE.match(line["voucher"]["code"])
         assert line["voucher"]["valid_until"] == (DAY + timedelta(days=30)).isoformat()
-        assert line["voucher"]["percent"] == voucher_percent(
-            shop.rules.loyalty, line["tier"], "anniversary"
-        )
+        # The tier's percent, or less where the items' margin cannot carry it.
+        tier_percent = voucher_percent(shop.rules.loyalty, line["tier"], "anniversary")
+        assert (line["voucher"]["percent"], line["voucher_reason"]) in {
+            (tier_percent, "tier"), *((p, "margin_cap") for p in range(1, tier_percent))
+        }
+        assert line["exposure_id"].startswith("ex_") and line["variant"] is None
         assert 1 <= len(line["items"]) <= 4
         assert all(set(item) == ITEM_FIELDS for item in line["items"])
         stock = [shop.catalog[item["item_id"]].in_stock for item in line["items"]]
@@ -85,7 +91,7 @@ def test_skips_are_counted_by_reason(shop: Shop) -> None:
     assert not written & {cast.opted_out, cast.no_email, cast.capped, cast.joined_today}
     assert summary.selected == len(cast.expected) + 3
     assert summary.skipped == {
-        "already_sent": 0, "no_email": 1, "opted_out": 1, "cap_reached": 1,
+        "already_sent": 0, "no_email": 1, "opted_out": 1, "cap_reached": 1, "held_out": 0,
     }
 
 
@@ -265,7 +271,7 @@ def test_worker_processes_write_what_one_process_writes(shop: Shop, tmp_path: Pa
     got = read_lines(parallel_out.getvalue())
 
     def without_code(line: dict[str, Any]) -> dict[str, Any]:
-        return {**line, "voucher": {**line["voucher"], "code": None}}
+        return {**line, "voucher": {**line["voucher"], "code": None}, "exposure_id": None}
 
     assert [without_code(line) for line in got] == [without_code(line) for line in expected]
     assert parallel.skipped == single.skipped and parallel.written == single.written
