@@ -654,11 +654,17 @@ def rules_check(path: Annotated[Path | None, typer.Argument()] = None) -> None:
     """Validate a rules file (default: RECSYS_RULES_PATH or the shipped one); print it."""
     import json
 
+    from recsys.experiments import check_model_versions
     from recsys.rules.config import RulesConfigError, load_rules
+    from training.artifacts import list_versions
 
     settings = _settings()
     try:
         config = load_rules(path or settings.rules_path)
+        if any(v.model_version for e in config.experiments for v in e.variants):
+            # A variant serving a model version that is not saved would fail at start.
+            saved = [v.version for v in list_versions(settings.models_dir)]
+            check_model_versions(config, saved)
     except RulesConfigError as exc:
         raise _fail(str(exc)) from exc
     out.print_json(json.dumps(config.model_dump(mode="json")))
