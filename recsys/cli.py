@@ -733,4 +733,12 @@ def _register_campaign() -> None:
     app.add_typer(campaign_app, name="campaign")
 
 
+def _register_report() -> None:
+    # `recsys report impact` lives beside the closed loop (recsys/feedback/cli.py).
+    from recsys.feedback.cli import report_app
+
+    app.add_typer(report_app, name="report")
+
+
 _register_campaign()
+_register_report()

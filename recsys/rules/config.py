@@ -416,6 +416,9 @@ class VouchersConfig(_Section):
 
 class AttributionConfig(_Section):
     placement_window_days: int = Field(default=7, ge=1, description="last-touch window")
+    campaign_window_days: int = Field(
+        default=30, ge=1, description="campaign offers without a voucher, and their holdouts"
+    )
 
 
 class RulesConfig(_Section):
