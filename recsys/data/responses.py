@@ -1,9 +1,9 @@
 """Simulated responses to a campaign, with a planted effect: the proof for the impact report.
 
 Given who was sent an offer (treated) and who was held out (control), each
-customer buys within `window_days` of the campaign with probability
-`base_rate`, plus `uplift` if treated. A treated buyer with a voucher redeems
-it with probability `redeem_rate`. The orders come back as `POST
+customer buys one catalog item (drawn at random) within `window_days` of the
+campaign with probability `base_rate`, plus `uplift` if treated. A treated
+buyer with a voucher redeems it with probability `redeem_rate`. The orders come back as `POST
 /v1/events/orders` bodies (SPEC), so a test feeds them through the real
 endpoint and checks that `recsys report impact` recovers the planted uplift.
 
@@ -69,8 +69,12 @@ def simulate_orders(
     *,
     order_prefix: str = "SIM",
 ) -> list[dict[str, Any]]:
-    """Order events for the recipients who buy. A treated buyer buys the first offered
-    item; a control buyer (or one offered nothing) a catalog item drawn at random."""
+    """Order events for the recipients who buy, each one catalog item drawn at random.
+
+    Treated and control buyers draw from the same catalog, so an order is worth the
+    same on average in both arms and the planted revenue effect is `uplift` x the
+    mean price (offered items are cheaper than the catalog's mean, and buying them
+    would plant a revenue effect of the model's choosing)."""
     rng = np.random.default_rng(model.seed)
     catalog = sorted(prices)
     orders: list[dict[str, Any]] = []
@@ -80,7 +84,7 @@ def simulate_orders(
         rate = model.base_rate + (0.0 if person.held_out else model.uplift)
         if buy_draw >= rate:
             continue
-        item = person.items[0] if person.items else catalog[int(item_draw * len(catalog))]
+        item = catalog[int(item_draw * len(catalog))]
         at = person.at + timedelta(seconds=int(60 + day_draw * (model.window_days * 86400 - 120)))
         body: dict[str, Any] = {
             "order_id": f"{order_prefix}-{n:06d}",

@@ -39,7 +39,7 @@ def impact(
     engine = open_store(settings)
     try:
         report = impact_report(
-            engine, first, last, rules.attribution,
+            engine, first, last, rules,
             voucher_days=settings.voucher_valid_days,
             now=datetime.now(UTC).replace(tzinfo=None, microsecond=0),
         )

@@ -179,6 +179,7 @@ def compute_impact(
     end: date,
     windows: Mapping[str, int] | None = None,
     generated_at: datetime | None = None,
+    first_variants: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The impact report (impact.json's content) for exposures shown from `start` to `end`.
 
@@ -186,6 +187,9 @@ def compute_impact(
     and, for attribution, any other the caller has); `orders`: the orders from
     `start` to the end of the last window; `clicked`: the exposure ids with a click
     (one per exposure and item: an exposure with two clicked items is given twice).
+    `first_variants`: experiment name -> the variant the others are compared with
+    (the rules file's first); an experiment not named compares with its first
+    variant in name order.
     """
     in_period = [t for t in touches if start <= t.shown_at.date() <= end]
     credit = attribute(orders, touches)
@@ -212,8 +216,13 @@ def compute_impact(
 
     rows = []
     baselines: dict[tuple[str, str], Outcomes] = {}
-    order_of_keys = sorted(groups, key=lambda k: (KINDS.index(k.kind), k.placement,
-                                                  k.experiment or "", k.variant or ""))
+    first = dict(first_variants or {})
+
+    def rank(k: GroupKey) -> tuple[Any, ...]:
+        baseline = k.variant != first.get(k.experiment or "", k.variant)
+        return (KINDS.index(k.kind), k.placement, k.experiment or "", baseline, k.variant or "")
+
+    order_of_keys = sorted(groups, key=rank)
     for key in order_of_keys:
         members = groups[key]
         row = _group(key, members, credited.get(key, []), by_customer, clicks)

@@ -67,6 +67,7 @@ def _plots(groups: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     ax.barh(names, [-(g["attributed"]["voucher_cost"] or 0) for g in groups], color="tab:red",
             label="voucher cost")
     ax.set_yticks([])
+    ax.tick_params(axis="x", labelsize=8)
     ax.invert_yaxis()
     ax.legend(fontsize=8)
     images.append(("Clicks and attributed revenue", _png(fig)))
@@ -93,6 +94,7 @@ def _plots(groups: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
             ax.set_yticks(range(len(rows)), [n for n, _ in rows] if pos == 1 else [""] * len(rows))
             ax.set_ylim(len(rows) - 0.5, -0.5)
             ax.set_xlabel(label)
+            ax.tick_params(axis="x", labelsize=8)
             ax.grid(axis="x", alpha=0.3)
         images.append(("Treated vs control, 95% intervals (orange: small sample)", _png(fig)))
     return images

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from recsys.feedback.impact import compute_impact
 from recsys.feedback.impact_html import render_impact_html
 from recsys.feedback.impact_store import load_impact_data
-from recsys.rules.config import AttributionConfig
+from recsys.rules.config import RulesConfig
 
 
 class ReportError(Exception):
@@ -31,7 +31,7 @@ def impact_report(
     engine: Engine,
     start: date,
     end: date,
-    attribution: AttributionConfig,
+    rules: RulesConfig,
     *,
     voucher_days: int = 30,
     now: datetime | None = None,
@@ -40,7 +40,8 @@ def impact_report(
     if end < start:
         raise ReportError(f"--to {end.isoformat()} is before --from {start.isoformat()}")
     with engine.connect() as conn:
-        data = load_impact_data(conn, start, end, attribution, voucher_days=voucher_days)
+        data = load_impact_data(conn, start, end, rules.attribution, voucher_days=voucher_days)
+    attribution = rules.attribution
     return compute_impact(
         data.touches,
         data.orders,
@@ -52,6 +53,7 @@ def impact_report(
             "campaign_days": attribution.campaign_window_days,
         },
         generated_at=now,
+        first_variants={e.name: e.variants[0].name for e in rules.experiments},
     )
 
 
