@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, str] = {
     "api": "bench.api",  # HTTP latency/throughput, in-process vs raw top-k, serving RSS
     "campaign": "bench.campaign",  # campaign job vs the raw batch recommend
     "spark": "bench.spark",  # MLlib ALS local[2] vs implicit on one CSR (needs .[spark])
+    "exposure": "bench.exposure",  # the recommendation endpoint, exposure log on vs off
 }
 
 
