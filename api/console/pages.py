@@ -405,33 +405,58 @@ def model_page(request: Request, _: Session) -> Response:
     )
 
 
+# Row names of report.json (training.evaluate, not imported: it pulls polars into the
+# API's workers): `served@<placement>` is the served model with the rules on, per
+# placement; `<model>+rules` every model's newsletter list with the rules on.
+_SERVED_PREFIX = "served@"
+_RULES_SUFFIX = "+rules"
+_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
+
+
 def _evaluation_view(found: FoundReport | None) -> dict[str, Any] | None:
+    """The newest report.json: served figures first, raw models beside them."""
     if found is None:
         return None
-    view: dict[str, Any] = {"found": found, "rows": [], "k": None, "rules": None}
     data = found.data or {}
     k = data.get("k")
-    view["k"] = k
-    names = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
+    groups: dict[str, list[dict[str, Any]]] = {"served": [], "ruled": [], "raw": []}
     for result in data.get("results") or []:
         if not isinstance(result, dict):
             continue
+        name = str(result.get("model"))
         metrics = result.get("metrics") or {}
-        view["rows"].append(
+        group = (
+            "served" if name.startswith(_SERVED_PREFIX)
+            else "ruled" if name.endswith(_RULES_SUFFIX)
+            else "raw"
+        )
+        groups[group].append(
             {
-                "model": result.get("model"),
+                "model": name,
                 "target": result.get("target"),
                 "users": result.get("users"),
-                "metrics": [metrics.get(f"{n}@{k}") for n in names],
+                "metrics": [metrics.get(f"{n}@{k}") for n in _METRICS],
             }
         )
-    view["names"] = [f"{n}@{k}" for n in names]
-    view["rules"] = data.get("rules")
-    view["meta"] = [
-        (key, data.get(key)) for key in ("cut", "end", "holdout_days", "train_customers")
-        if key in data
-    ]
-    return view
+    selection = data.get("selection") if isinstance(data.get("selection"), dict) else None
+    return {
+        "found": found,
+        "k": k,
+        "names": [f"{n}@{k}" for n in _METRICS],
+        "groups": [
+            ("served", "Served lists, rules on (what customers get)", groups["served"]),
+            ("ruled", "Every model served (newsletter, rules on)", groups["ruled"]),
+            ("raw", "Raw models and baselines", groups["raw"]),
+        ],
+        "served": data.get("served"),
+        "selection": selection,
+        "rules": data.get("rules") if isinstance(data.get("rules"), dict) else None,
+        "meta": [
+            (key, data.get(key))
+            for key in ("cut", "end", "holdout_days", "train_customers")
+            if key in data
+        ],
+    }
 
 
 def _impact_view(found: FoundReport | None) -> dict[str, Any] | None:

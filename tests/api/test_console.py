@@ -202,12 +202,20 @@ def test_model_page_shows_version_categories_and_reports(
     )
     (report / "impact.html").write_text("<html><body>impact page</body></html>")
     (report / "report.json").write_text(
-        json.dumps({"k": 10, "results": [{"model": "als", "target": "all", "users": 5,
-                                          "metrics": {"recall@10": 0.25}}]})
+        json.dumps({"k": 10, "served": "als", "results": [
+            {"model": "als", "target": "all", "users": 5, "metrics": {"recall@10": 0.25}},
+            {"model": "served@newsletter", "target": "all", "users": 5,
+             "metrics": {"recall@10": 0.125}},
+        ]})
     )
     page = client.get("/console/model")
     assert 'id="no-impact"' not in page.text and "0.042" in page.text and "treatment" in page.text
     assert "0.2500" in page.text
+    # The served list comes first, the raw model after it.
+    served = page.text.index('id="evaluation-served"')
+    assert served < page.text.index("0.1250") < page.text.index('id="evaluation-raw"')
+    assert page.text.index('id="evaluation-raw"') < page.text.index("0.2500")
+    assert 'id="served-model">Served model in this evaluation: <strong>als</strong>' in page.text
     assert client.get("/console/model/impact.html").text.startswith("<html><body>impact page")
     assert client.get("/console/model/report.html").status_code == 404
     assert client.get("/console/model/other.html").status_code == 404
