@@ -212,12 +212,6 @@ def recommend_for_customer(
     history = [p.item_id for p in purchases if p.quantity > 0]
     decision: ContactDecision | None = None
     marketing = is_marketing(placement, rules.contact)
-    if marketing and data.customer_id is not None and in_control_group(
-        data.customer_id, rules.control
-    ):
-        # The global control group gets no marketing at all, so its purchases show
-        # what happens without it (`recsys report impact`).
-        return Offer(data.customer_id, model.version, placement, False, (), suppressed="held_out")
     if data.customer is not None and marketing:
         decision = may_contact(
             data.customer.marketing_opt_in, data.contact_history, placement, rules.contact, now
@@ -226,6 +220,16 @@ def recommend_for_customer(
             return Offer(
                 data.customer_id, model.version, placement, False, (), suppressed=decision.reason
             )
+    if (
+        marketing
+        and (decision is None or decision.allowed)
+        and data.customer_id is not None
+        and in_control_group(data.customer_id, rules.control)
+    ):
+        # The global control group gets no marketing at all, so its purchases show what
+        # happens without it (`recsys report impact`). Only customers the contact policy
+        # would serve are held out, so both groups hold the same kind of customer.
+        return Offer(data.customer_id, model.version, placement, False, (), suppressed="held_out")
     knows = data.customer_id is not None and model.recommender.knows(data.customer_id)
     if scored is None:
         # A known customer is re-folded only with orders the model has not seen, since

@@ -224,3 +224,23 @@ def test_the_log_can_be_turned_off(served: tuple[Engine, Settings]) -> None:
     assert body["items"] and body["exposure_id"] is None
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(exposures)).scalar_one() == 0
+
+
+def test_an_opted_out_control_customer_is_opted_out_not_held_out(
+    client: TestClient, served: tuple[Engine, Settings]
+) -> None:
+    """Only customers the contact policy would serve are held out: both groups alike."""
+    from sqlalchemy import update
+
+    engine, _ = served
+    held = _controlled(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            update(customers).where(customers.c.customer_id == held).values(marketing_opt_in=False)
+        )
+    body = client.get(f"/v1/customers/{held}/recommendations?placement=newsletter").json()
+    assert body["suppressed"] == "opted_out" and body["exposure_id"] is None
+    _flush(client)
+    with engine.connect() as conn:
+        logged = conn.execute(select(contact_log).where(contact_log.c.customer_id == held)).all()
+    assert logged == []
