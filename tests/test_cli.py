@@ -97,6 +97,22 @@ def test_bad_rules_file_is_refused_with_the_key_path(home: Path) -> None:
     assert code != 0 and "loyalty.window_days" in out
 
 
+def test_rules_check_refuses_an_experiment_on_a_model_version_that_is_not_saved(
+    home: Path,
+) -> None:
+    path = home / "rules.toml"
+    path.write_text(
+        '[[experiments]]\nname = "e"\nplacement = "newsletter"\n'
+        '[[experiments.variants]]\nname = "a"\nshare = 0.5\n'
+        '[[experiments.variants]]\nname = "b"\nshare = 0.5\nmodel_version = "v-missing"\n'
+    )
+    code, out = recsys("rules", "check", str(path))
+    assert code == 2 and "experiments[0].variants[1].model_version" in out and "v-missing" in out
+    path.write_text(path.read_text().replace('\nmodel_version = "v-missing"', ""))
+    code, out = recsys("rules", "check", str(path))
+    assert code == 0 and "valid" in out
+
+
 def test_ingest_bad_input(home: Path) -> None:
     code, out = recsys("ingest", "orders", "x.csv")
     assert code != 0 and "unknown kind" in out
