@@ -384,7 +384,7 @@ def _campaign_email(offer: Mapping[str, Any]) -> str:
 def model_page(request: Request, _: Session) -> Response:
     state = _state(request)
     model = state.model
-    reports = state.settings.home / "reports"
+    reports = state.settings.reports_dir
     evaluation = newest(reports, "report.json")
     impact = newest(reports, "impact.json")
     categories = []
@@ -460,10 +460,62 @@ def _evaluation_view(found: FoundReport | None) -> dict[str, Any] | None:
 
 
 def _impact_view(found: FoundReport | None) -> dict[str, Any] | None:
+    """impact.json (`recsys report impact`, its shape in docs/feedback.md) as one row per
+    group; a file of another shape is shown as its plain values and tables."""
     if found is None:
         return None
     data = found.data or {}
-    return {"found": found, "scalars": scalars(data), "tables": tables(data)}
+    groups = data.get("groups")
+    if data.get("report") != "impact" or not isinstance(groups, list):
+        return {"found": found, "groups": None, "scalars": scalars(data), "tables": tables(data)}
+    return {
+        "found": found,
+        "groups": [_impact_row(g) for g in groups if isinstance(g, dict)],
+        "period": (data.get("from"), data.get("to")),
+        "generated_at": data.get("generated_at"),
+        "windows": data.get("windows") if isinstance(data.get("windows"), dict) else {},
+    }
+
+
+def _impact_row(group: Mapping[str, Any]) -> dict[str, Any]:
+    """One group of impact.json as flat values (None where the file has none)."""
+
+    def part(value: Any) -> Mapping[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    def number(value: Any) -> float | None:
+        return float(value) if isinstance(value, int | float) else None
+
+    def interval(value: Any) -> tuple[float | None, float | None, float | None] | None:
+        found = part(value)
+        if not found:
+            return None
+        ci = found.get("ci95")
+        low, high = ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
+        return number(found.get("estimate")), number(low), number(high)
+
+    attributed = part(group.get("attributed"))
+    against = "control" if part(group.get("vs_control")) else None
+    versus = part(group.get("vs_control"))
+    if not versus and part(group.get("vs_first_variant")):
+        against, versus = "first variant", part(group.get("vs_first_variant"))
+    return {
+        "kind": group.get("kind"),
+        "name": group.get("name"),
+        "exposures": group.get("exposures"),
+        "held_out": group.get("held_out_exposures"),
+        "ctr": number(group.get("ctr")),
+        "orders": attributed.get("orders"),
+        "revenue": number(attributed.get("revenue")),
+        "voucher_cost": number(attributed.get("voucher_cost")),
+        "margin": number(attributed.get("margin")),
+        "treated_conversion": number(part(group.get("treated")).get("conversion")),
+        "control_conversion": number(part(group.get("control")).get("conversion")),
+        "against": against,
+        "conversion": interval(versus.get("conversion")),
+        "net": interval(versus.get("incremental_revenue_net_of_vouchers")),
+        "verdict": versus.get("verdict") if against else "no control group",
+    }
 
 
 @router.get("/model/{kind}.html")
@@ -472,7 +524,7 @@ def report_html(request: Request, kind: str, _: Session) -> Response:
     names = {"report": "report.json", "impact": "impact.json"}
     if kind not in names:
         raise PageError(404, "No such report", "Reports are `report` and `impact`.")
-    found = newest(_state(request).settings.home / "reports", names[kind])
+    found = newest(_state(request).settings.reports_dir, names[kind])
     html: Path | None = found.html if found is not None else None
     if html is None:
         raise PageError(404, "No report", f"There is no {kind} report yet.")

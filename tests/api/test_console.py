@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import io
 import json
 import re
 from datetime import date
@@ -219,6 +221,39 @@ def test_model_page_shows_version_categories_and_reports(
     assert client.get("/console/model/impact.html").text.startswith("<html><body>impact page")
     assert client.get("/console/model/report.html").status_code == 404
     assert client.get("/console/model/other.html").status_code == 404
+
+
+def test_model_page_shows_the_impact_report_as_recsys_writes_it(
+    client: TestClient, served: tuple[Engine, Settings]
+) -> None:
+    from recsys.campaign.job import run_campaign
+    from recsys.feedback.report import impact_report, write_impact_report
+
+    engine, settings = served
+    state = client.app.state  # type: ignore[attr-defined]
+    rules = state.rules_holder.rules
+    day = _due_day(engine)
+    # A real campaign (its exposures, some held out) and the report `recsys report impact`
+    # writes about it, where that command writes it by default.
+    run_campaign(
+        engine, state.model_holder.get(), rules, state.catalog.get(),
+        occasion="anniversary", day=day, out=io.StringIO(), journal_dir=None,
+    )
+    report = impact_report(engine, day, day, rules)
+    write_impact_report(report, settings.reports_dir / "impact")
+    assert report["groups"]
+    page = client.get("/console/model")
+    assert page.status_code == 200 and 'id="no-impact"' not in page.text
+    assert f"Exposures shown {day.isoformat()} to {day.isoformat()}" in page.text
+    for group in report["groups"]:
+        row = page.text.split(f'data-group="{group["kind"]}:{group["name"]}"')[1]
+        row = row.split("</tr>")[0]
+        held_out = group["held_out_exposures"]
+        held = f" ({held_out})" if held_out is not None else ""
+        assert f"<td>{group['exposures']}{held}</td>" in row
+        verdict = (group["vs_control"] or {}).get("verdict") or "no control group"
+        assert html.escape(verdict, quote=False) in row
+    assert client.get("/console/model/impact.html").status_code == 200
 
 
 def test_keys_protect_the_console_with_a_login(served: tuple[Engine, Settings]) -> None:

@@ -6,16 +6,16 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from recsys.data.demo import generate_demo
 from recsys.settings import Settings
 from recsys.store.engine import create_store_engine, migrate
-from recsys.store.tables import items, order_lines, orders
+from recsys.store.tables import customers, items, order_lines, orders
 from tests.api.conftest import load_demo, train
 from tests.browser.harness import missing_reason, serve
 
@@ -23,6 +23,8 @@ from tests.browser.harness import missing_reason, serve
 pytestmark = pytest.mark.slow
 
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+# A real customer whose id looks like markup (ingest accepts any printable id).
+HOSTILE_ID = '<i onmouseover="window.__pwned=1">c&amp;1</i><script>window.__pwned=2</script>'
 # Some customers joined on this day of an earlier year: the anniversary preview has work.
 DUE = date(2026, 11, 24)
 
@@ -111,6 +113,18 @@ def console(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> It
             ).scalar()
         )
         conn.execute(update(items).where(items.c.item_id == hostile_item).values(name=HOSTILE))
+        conn.execute(insert(customers).values(customer_id=HOSTILE_ID, joined_at=date(2025, 5, 1)))
+        conn.execute(
+            insert(orders).values(
+                order_id="hostile-1", customer_id=HOSTILE_ID, purchased_at=datetime(2026, 11, 1)
+            )
+        )
+        conn.execute(
+            insert(order_lines).values(
+                order_id="hostile-1", item_id=hostile_item, quantity=1, unit_price=9.5,
+                load_id="browser-test",
+            )
+        )
     try:
         with serve(home, settings.database_url, log) as base:
             yield Console(base, settings, engine, customer_id, hostile_item, log)

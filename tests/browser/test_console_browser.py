@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from recsys.offers import PLACEMENTS
 from recsys.store.tables import contact_log, customers, exposures, order_lines, orders, vouchers
-from tests.browser.conftest import DUE, HOSTILE, Console
+from tests.browser.conftest import DUE, HOSTILE, HOSTILE_ID, Console
 from tests.browser.harness import (
     PHONE,
     chromium,
@@ -204,6 +204,8 @@ def test_bad_input_is_a_clear_message_escaped_and_changes_nothing(
     console: Console, shots: Path
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
 
     api = httpx.Client(base_url=console.base, timeout=30)
     before = _written(console.engine)
@@ -232,6 +234,19 @@ def test_bad_input_is_a_clear_message_escaped_and_changes_nothing(
             assert _pwned(driver) is None, name
             assert not driver.find_elements(By.CSS_SELECTOR, "main script, main img[src='x']")
             screenshot(driver, shots / f"bad-{name}.png")
+        # A customer whose id looks like markup: found, shown as text on every page.
+        driver.get(console.base + "/console")
+        driver.find_element(By.ID, "q").send_keys(HOSTILE_ID)
+        driver.find_element(By.ID, "search-button").click()
+        wait = WebDriverWait(driver, WAIT_S)
+        wait.until(ec.presence_of_element_located((By.ID, "tier")))
+        assert driver.find_element(By.ID, "customer-id").text == HOSTILE_ID
+        assert _pwned(driver) is None
+        driver.find_element(By.ID, "placements-link").click()
+        wait.until(ec.presence_of_element_located((By.ID, "placement-newsletter")))
+        assert driver.find_element(By.ID, "customer-id").text == HOSTILE_ID
+        assert _pwned(driver) is None
+        screenshot(driver, shots / "hostile-id-placements.png")
     assert _written(console.engine) == before
 
 
