@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "train": "bench.train",
     "rules": "bench.rules",
     "api": "bench.api",  # HTTP latency/throughput, in-process vs raw top-k, serving RSS
+    "serve": "bench.serve",  # endpoints under load beside a raw top-k app and bare FastAPI
     "campaign": "bench.campaign",  # campaign job vs the raw batch recommend
     "spark": "bench.spark",  # MLlib ALS local[2] vs implicit on one CSR (needs .[spark])
     "exposure": "bench.exposure",  # the recommendation endpoint, exposure log on vs off
