@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,17 +42,29 @@ OUTER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("framework", ("fastapi/", "starlette/", "api/")),
 )
 ORDER = (*(name for name, _ in INNER + OUTER), "other")
+#: Innermost frames of a thread that waits (py-spy does not always tell a waiting thread
+#: from a running one): the exposure writer's and the model holder's timers, the
+#: supervisor's heartbeat pipe. Such samples are left out.
+WAITING = ("Condition.wait (", "Event.wait (", "Connection._recv (", "Connection._poll (",
+           "select (", "sleep (")
+
+
+def _py_spy() -> str | None:
+    """py-spy on PATH, else beside this interpreter (a venv's bin/ need not be on PATH)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
 
 def available() -> bool:
-    return shutil.which("py-spy") is not None
+    return _py_spy() is not None
 
 
 def sample_worker(pid: int, seconds: float, out: Path, rate: int = 250) -> Path:
     """Record `pid` for `seconds` (py-spy raw format: `frame;frame;... count` per line)."""
     subprocess.run(
-        ["py-spy", "record", "--pid", str(pid), "--duration", str(max(int(seconds), 1)),
-         "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking"],
+        [_py_spy() or "py-spy", "record", "--pid", str(pid),
+         "--duration", str(max(int(seconds), 1)), "--rate", str(rate), "--format", "raw",
+         "--output", str(out), "--nonblocking"],
         capture_output=True, text=True, check=True, timeout=seconds + 60,
     )
     return out
@@ -77,6 +90,9 @@ def stage_shares(raw: str) -> dict[str, float]:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        counts[classify(stack.split(";"))] += int(count)
+        frames = stack.split(";")
+        if any(frames[-1].startswith(marker) for marker in WAITING):
+            continue
+        counts[classify(frames)] += int(count)
     total = sum(counts.values())
     return {name: counts[name] / total for name in ORDER if counts[name]} if total else {}
