@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select
 
+from recsys.store.engine import sqlite_driver, sqlite_text
 from recsys.store.tables import contact_log
 
 # Held-out rows (control group, campaign holdouts) were never sent: they are not contacts.
@@ -20,8 +21,16 @@ _CONTACT_HISTORY = (
 )
 
 
+_SQLITE_CONTACT_HISTORY = sqlite_text(_CONTACT_HISTORY)
+
+
 def contact_history(conn: Connection, customer_id: str) -> list[datetime]:
     """UTC instants of the customer's marketing contacts (held-out rows are not), oldest first."""
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        parse = datetime.fromisoformat
+        return [parse(sent_at) for (sent_at,) in driver.execute(_SQLITE_CONTACT_HISTORY,
+                                                                (customer_id,))]
     return list(conn.execute(_CONTACT_HISTORY, {"customer_id": customer_id}).scalars())
 
 

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import Connection, bindparam, func, or_, select
 
 from recsys.records import Customer
+from recsys.store.engine import sqlite_driver, sqlite_text
 from recsys.store.tables import customers
 
 # Built once: the API reads one customer per request.
 _CUSTOMER = select(customers).where(customers.c.customer_id == bindparam("customer_id"))
+_SQLITE_CUSTOMER = sqlite_text(_CUSTOMER)
 
 
 def get_customer(conn: Connection, customer_id: str) -> Customer | None:
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        # SQLite keeps dates as ISO text and booleans as 0/1 (what SQLAlchemy wrote).
+        found = driver.execute(_SQLITE_CUSTOMER, (customer_id,)).fetchone()
+        if found is None:
+            return None
+        cid, email, joined_at, birthday, opt_in = found
+        return Customer(cid, email, _date(joined_at), _date(birthday), bool(opt_in))
     row = conn.execute(_CUSTOMER, {"customer_id": customer_id}).first()
     return Customer(**row._mapping) if row is not None else None
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text is not None else None
 
 
 def _like_prefix(text: str) -> str:

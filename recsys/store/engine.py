@@ -6,12 +6,16 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql import Select
 
 from recsys.settings import normalise_database_url
 
 # Alembic is imported by `migrate` alone: serving workers only check the schema.
 if TYPE_CHECKING:
+    import sqlite3
+
     from alembic.config import Config
 
 
@@ -41,6 +45,24 @@ def create_store_engine(url: str, *, schema: str | None = None) -> Engine:
     if schema:
         options["connect_args"] = {"options": f"-csearch_path={schema}"}
     return create_engine(url, **options)
+
+
+def sqlite_driver(conn: Connection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under `conn`, or None on another database.
+
+    The per-customer reads of a request run their statements through it: SQLAlchemy's
+    execution and row processing cost several times the indexed query itself, and
+    sqlite3 keeps the prepared statements in its own cache.
+    """
+    if conn.dialect.name != "sqlite":
+        return None
+    driver: sqlite3.Connection | None = conn.connection.driver_connection
+    return driver
+
+
+def sqlite_text(statement: Select[Any]) -> str:
+    """`statement` as SQLite SQL with `?` placeholders (in its bind parameters' order)."""
+    return str(statement.compile(dialect=sqlite.dialect()))
 
 
 def _alembic_config() -> Config:

@@ -1,0 +1,93 @@
+"""The store's reads return what plain SQLAlchemy Core queries return, on either database.
+
+On SQLite they run through the driver (times parsed by polars or `fromisoformat`, rows
+sorted by polars); these tests compare them with SQLAlchemy's own typed rows.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import polars as pl
+from sqlalchemy import Engine, insert, select
+
+from recsys.records import Customer, Purchase
+from recsys.store.contacts import contact_history
+from recsys.store.customers import get_customer
+from recsys.store.purchases import customer_purchases, purchase_frame, purchase_schema
+from recsys.store.tables import contact_log, customers, order_lines, orders
+
+ORDERS = [
+    # same instant, two orders: the order id breaks the tie; one time has no microseconds
+    ("o2", "c1", datetime(2026, 3, 1, 10, 0, 0)),
+    ("o1", "c1", datetime(2026, 3, 1, 10, 0, 0)),
+    ("o3", "c2", datetime(2026, 1, 5, 23, 59, 59, 999_999)),
+    ("o4", "c1", datetime(2025, 12, 31, 8, 30, 0, 250)),
+]
+LINES = [
+    ("o1", "b", 2.0, 3.5), ("o1", "a", 1.0, None), ("o2", "d", -1.0, 4.0),
+    ("o3", "z", 1.5, 0.0), ("o4", "c", 3.0, 12.25),
+]
+
+
+def _fill(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(customers), [
+            {"customer_id": "c1", "email": "a@example.com", "joined_at": date(2024, 2, 29),
+             "birthday": None, "marketing_opt_in": False},
+            {"customer_id": "c2", "email": None, "joined_at": None,
+             "birthday": date(1990, 7, 1), "marketing_opt_in": True},
+        ])
+        conn.execute(insert(orders), [
+            {"order_id": o, "customer_id": c, "purchased_at": at} for o, c, at in ORDERS
+        ])
+        conn.execute(insert(order_lines), [
+            {"order_id": o, "item_id": i, "quantity": q, "unit_price": p, "load_id": "t"}
+            for o, i, q, p in LINES
+        ])
+        conn.execute(insert(contact_log), [
+            {"customer_id": "c1", "occasion": "newsletter", "date": date(2026, 3, 2),
+             "placement": "newsletter", "sent_at": datetime(2026, 3, 2, 9, 0, 0, 1),
+             "held_out": False},
+            {"customer_id": "c1", "occasion": "anniversary", "date": date(2026, 2, 1),
+             "placement": "anniversary", "sent_at": datetime(2026, 2, 1, 9, 0), "held_out": False},
+            {"customer_id": "c1", "occasion": "birthday", "date": date(2026, 2, 3),
+             "placement": "birthday", "sent_at": datetime(2026, 2, 3, 9, 0), "held_out": True},
+        ])
+
+
+def test_purchase_frame_is_the_joined_lines_in_time_order(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert purchase_frame(conn).schema == purchase_schema()
+        assert purchase_frame(conn).is_empty()
+    _fill(engine)
+    with engine.connect() as conn:
+        frame = purchase_frame(conn, batch_rows=2)  # several batches
+        rows = conn.execute(
+            select(orders.c.customer_id, order_lines.c.item_id, order_lines.c.order_id,
+                   order_lines.c.quantity, order_lines.c.unit_price, orders.c.purchased_at)
+            .join(orders, orders.c.order_id == order_lines.c.order_id)
+            .order_by(orders.c.purchased_at, order_lines.c.order_id, order_lines.c.item_id)
+        ).all()
+    expected = pl.DataFrame([tuple(r) for r in rows], schema=purchase_schema(), orient="row")
+    assert frame.schema == expected.schema
+    assert frame.equals(expected)
+    assert frame["order_id"].to_list() == ["o4", "o3", "o1", "o1", "o2"]
+
+
+def test_one_customers_reads(engine: Engine) -> None:
+    _fill(engine)
+    with engine.connect() as conn:
+        assert get_customer(conn, "c1") == Customer("c1", "a@example.com", date(2024, 2, 29),
+                                                    None, False)
+        assert get_customer(conn, "c2") == Customer("c2", None, None, date(1990, 7, 1), True)
+        assert get_customer(conn, "nobody") is None
+        assert customer_purchases(conn, "c1") == [
+            Purchase("o4", "c", 3.0, 12.25, datetime(2025, 12, 31, 8, 30, 0, 250)),
+            Purchase("o1", "a", 1.0, None, datetime(2026, 3, 1, 10, 0)),
+            Purchase("o1", "b", 2.0, 3.5, datetime(2026, 3, 1, 10, 0)),
+            Purchase("o2", "d", -1.0, 4.0, datetime(2026, 3, 1, 10, 0)),
+        ]
+        assert customer_purchases(conn, "nobody") == []
+        assert contact_history(conn, "c1") == [datetime(2026, 2, 1, 9, 0),
+                                               datetime(2026, 3, 2, 9, 0, 0, 1)]
