@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from api.behaviour_cache import BehaviourCache
 from api.body_limit import BodyLimitMiddleware
 from api.catalog_cache import CatalogCache
 from api.console import install_console
@@ -84,6 +85,7 @@ def create_app(
         )
     )
     app.state.metrics = Metrics.create()
+    app.state.behaviours = BehaviourCache()
     install_error_handlers(app)
 
     # Plain ASGI middlewares (Starlette's decorator style costs about a millisecond a request).

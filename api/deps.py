@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
+from api.behaviour_cache import BehaviourCache, Resolved
 from api.catalog_cache import CatalogCache
 from api.errors import Unavailable
 from api.metrics import Metrics
@@ -69,6 +70,13 @@ class Serving:
     variant_models: VariantModels
     #: `RECSYS_AS_OF`: the instant every request is answered as of (replays); None = now.
     as_of: datetime | None = None
+    behaviours: BehaviourCache | None = None
+
+    def behaviour_cache(self, model: ServingModel, rules: RulesConfig) -> Resolved | None:
+        """The worker's resolved behaviours for this model, rules and catalog snapshot."""
+        if self.behaviours is None:
+            return None
+        return self.behaviours.for_serving(model, rules, self.catalog)
 
 
 async def get_serving(request: Request) -> Serving:
@@ -84,6 +92,7 @@ async def get_serving(request: Request) -> Serving:
         state.exposures,
         state.variant_models,
         state.settings.as_of,
+        state.behaviours,
     )
 
 

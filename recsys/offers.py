@@ -35,7 +35,7 @@ class ScoringModel:
 
     def recommend(
         self, customer_id: str, n: int, history: Sequence[str] = ()
-    ) -> list[ScoredItem]:  # pragma: no cover - protocol
+    ) -> Sequence[ScoredItem]:  # pragma: no cover - protocol
         raise NotImplementedError
 
     def popular(self, n: int) -> list[ScoredItem]:  # pragma: no cover - protocol
@@ -306,6 +306,7 @@ def cross_sell(
     limit: int,
     now: datetime,
     explain: bool = False,
+    behaviour_cache: dict[str, CategoryBehaviour | None] | None = None,
 ) -> Offer:
     """Complements of a basket; unknown basket items are ignored and reported in `warnings`."""
     known = [i for i in dict.fromkeys(items) if i in catalog]
@@ -322,6 +323,7 @@ def cross_sell(
         now=now,
         basket=known,
         explain=explain,
+        behaviour_cache=behaviour_cache,
     )
     return replace(offer, warnings=warnings)
 
@@ -335,6 +337,7 @@ def item_complements(
     limit: int,
     now: datetime,
     explain: bool = False,
+    behaviour_cache: dict[str, CategoryBehaviour | None] | None = None,
 ) -> Offer:
     """Items bought with `item_id` (learned and configured), for product blocks in emails."""
     similar: list[ScoredItem] = []
@@ -353,4 +356,5 @@ def item_complements(
         basket=[item_id],
         scored=similar,
         explain=explain,
+        behaviour_cache=behaviour_cache,
     )

@@ -126,6 +126,7 @@ async def customer_recommendations(
         limit=limit,
         now=now,
         explain=explain,
+        behaviour_cache=serving.behaviour_cache(model, rules),
     )
     exposure_id = None if replay is not None else log_exposure(serving, offer, arm, now)
     return _render(offer, serving, explain, arm, exposure_id)
@@ -157,6 +158,7 @@ async def basket_cross_sell(
         limit=body.limit,
         now=now,
         explain=explain,
+        behaviour_cache=serving.behaviour_cache(model, rules),
     )
     exposure_id = None if replay is not None else log_exposure(serving, offer, arm, now)
     return _render(offer, serving, explain, arm, exposure_id)
@@ -187,6 +189,7 @@ async def complements(
         limit=limit,
         now=now,
         explain=explain,
+        behaviour_cache=serving.behaviour_cache(serving.model, serving.rules),
     )
     exposure_id = None if replay is not None else log_exposure(serving, offer, NO_ARM, now)
     return _render(offer, serving, explain, NO_ARM, exposure_id)

@@ -423,7 +423,7 @@ class Recommender(ABC, Generic[P]):
         history: Sequence[str] = (),
         *,
         exclude_seen: bool = False,
-    ) -> list[ScoredItem]:
+    ) -> Sequence[ScoredItem]:
         """Top-`n` items for one customer.
 
         Known customer: the model's scores; with `history` (item ids ordered after
@@ -571,7 +571,7 @@ class Recommender(ABC, Generic[P]):
 
     def _finish(
         self, ids: np.ndarray, scores: np.ndarray, n: int, seen: sp.csr_matrix | None
-    ) -> list[ScoredItem]:
+    ) -> Sequence[ScoredItem]:
         """Drop missing/seen slots, pad with popular items, map to external ids."""
         data = self.data
         flat_ids = np.asarray(ids).ravel().astype(np.int64, copy=False)
@@ -600,7 +600,8 @@ class Recommender(ABC, Generic[P]):
                 chosen_scores.append(floor - 1e-6 * (rank + 1))
                 taken.add(j)
         external = data.item_ids.ids
-        return [ScoredItem(external[i], s) for i, s in zip(chosen_ids, chosen_scores, strict=True)]
+        # Parallel lists: the rules usually read a few dozen of the candidates (see ItemColumns).
+        return ScoredList([external[i] for i in chosen_ids], chosen_scores)
 
 
 def cooccurrence_similar(
