@@ -159,13 +159,22 @@ def learn_category_behaviour(
 def _scope_stats(days: pl.LazyFrame) -> pl.LazyFrame:
     """Per scope: buyers, repeat buyers and the buyers' median interval (with its quartiles)."""
     import polars as pl
+    # The gaps in one vectorised pass over the sorted rows (null at a buyer's first day),
+    # then plain column aggregates: a per-group `diff().median()` expression took polars'
+    # slow per-group path, over a minute for 1.8M (scope, buyer) groups.
+    first_of_buyer = (pl.col("scope") != pl.col("scope").shift(1)) | (
+        pl.col("customer_id") != pl.col("customer_id").shift(1)
+    )
     per_buyer = (
         days.sort("scope", "customer_id", "day")
-        .group_by("scope", "customer_id")
-        .agg(
-            pl.len().alias("n_days"),
-            pl.col("day").diff().dt.total_days().drop_nulls().median().alias("gap"),
+        .with_columns(
+            pl.when(first_of_buyer.fill_null(True))
+            .then(None)
+            .otherwise((pl.col("day") - pl.col("day").shift(1)).dt.total_days())
+            .alias("gap")
         )
+        .group_by("scope", "customer_id")
+        .agg(pl.len().alias("n_days"), pl.col("gap").median())
     )
     return per_buyer.group_by("scope").agg(
         pl.len().alias("support"),
