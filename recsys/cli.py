@@ -112,6 +112,58 @@ def demo_data(
     )
 
 
+@app.command("demo-responses")
+def demo_responses(
+    offers: Annotated[Path, typer.Option("--offers", help="a campaign's JSON Lines output")],
+    uplift: Annotated[float, typer.Option(min=-1.0, max=1.0)] = 0.03,
+    base_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.10,
+    redeem_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.6,
+    window_days: Annotated[int, typer.Option(min=1)] = 14,
+    seed: int = 7,
+) -> None:
+    """Simulate the demo's responses to a campaign (a planted uplift) and record the orders."""
+    import json
+    from datetime import date, datetime
+
+    from recsys.data.responses import (
+        ResponseModel,
+        held_out_of,
+        recipients_from_offers,
+        record_orders,
+        simulate_orders,
+    )
+    from recsys.feedback.events import FeedbackError
+    from recsys.store.catalog import load_items
+    from recsys.store.purchases import OrderConflict
+
+    settings = _settings()
+    try:
+        lines = [json.loads(t) for t in offers.read_text(encoding="utf-8").splitlines() if t]
+        model = ResponseModel(base_rate, uplift, redeem_rate, window_days, seed)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"{offers}: {exc}") from exc
+    if not lines:
+        raise _fail(f"{offers} holds no offers")
+    occasion, day = str(lines[0]["occasion"]), date.fromisoformat(str(lines[0]["date"]))
+    engine = _engine(settings)
+    with engine.connect() as conn:
+        held = held_out_of(conn, occasion, day)
+        prices = {i.item_id: i.price for i in load_items(conn).values() if i.price}
+    at = datetime(day.year, day.month, day.day, 9)
+    # Order ids name the campaign and seed: a rerun records nothing new.
+    orders = simulate_orders(recipients_from_offers(lines, held, at), prices, model,
+                             order_prefix=f"SIM-{occasion}-{day.isoformat()}-{seed}")
+    try:
+        recorded = record_orders(engine, orders)
+    except (FeedbackError, OrderConflict) as exc:
+        raise _fail(str(exc)) from exc
+    out.print(
+        f"{occasion} {day.isoformat()}: {len(lines):,} sent, {len(held):,} held out; "
+        f"{recorded:,} simulated orders recorded "
+        f"({sum('voucher_code' in o for o in orders):,} redeeming a voucher)"
+    )
+
+
 @app.command()
 def migrate() -> None:
     """Create or upgrade the store's schema (every command also does this)."""

@@ -121,3 +121,37 @@ def test_ingest_bad_input(home: Path) -> None:
     (home / "t.csv").write_text("a,b\n1,2\n")
     code, out = recsys("ingest", "transactions", str(home / "t.csv"), "--map", "a=colour")
     assert code != 0 and "not a transactions column" in out
+
+
+def test_demo_campaign_responses_and_impact_report(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo end to end: a campaign with a holdout, simulated responses, the report."""
+    code, out = recsys("demo-data", "--customers", "400", "--items", "80", "--out",
+                       str(home / "d"), "--due-date", "2026-10-01", "--due-share", "0.6")
+    assert code == 0, out
+    for kind, name in (("catalog", "catalog.csv"), ("customers", "customers.csv"),
+                       ("transactions", "transactions.csv.gz")):
+        assert recsys("ingest", kind, str(home / "d" / name))[0] == 0
+    assert recsys("train", "--model", "popular")[0] == 0
+    rules = home / "rules.toml"
+    rules.write_text("[control]\nshare = 0.0\nholdouts = { anniversary = 0.5 }\n")
+    monkeypatch.setenv("RECSYS_RULES_PATH", str(rules))
+    offers = home / "offers.jsonl"
+    code, out = recsys("campaign", "anniversary", "--date", "2026-10-01", "--out", str(offers),
+                       "--workers", "1")
+    assert code == 0, out
+    sent = len(offers.read_text().splitlines())
+    code, out = recsys("demo-responses", "--offers", str(offers), "--uplift", "0.2")
+    assert code == 0, out
+    assert f"{sent:,} sent" in out and "simulated orders recorded" in out
+    code, again = recsys("demo-responses", "--offers", str(offers), "--uplift", "0.2")
+    assert code == 0 and "0 simulated orders recorded" in again
+    code, out = recsys("report", "impact", "--from", "2026-10-01", "--to", "2026-10-01")
+    assert code == 0, out
+    report = json.loads((home / "reports" / "impact" / "impact.json").read_text())
+    group = next(g for g in report["groups"] if g["name"] == "anniversary")
+    assert group["treated"]["customers"] == sent and group["control"]["customers"] > 0
+    assert group["vs_control"]["conversion"] is not None
+    code, out = recsys("demo-responses", "--offers", str(home / "missing.jsonl"))
+    assert code == 2 and "missing.jsonl" in out

@@ -5,7 +5,9 @@ customer buys one catalog item (drawn at random) within `window_days` of the
 campaign with probability `base_rate`, plus `uplift` if treated. A treated
 buyer with a voucher redeems it with probability `redeem_rate`. The orders come back as `POST
 /v1/events/orders` bodies (SPEC), so a test feeds them through the real
-endpoint and checks that `recsys report impact` recovers the planted uplift.
+endpoint and checks that `recsys report impact` recovers the planted uplift;
+`recsys demo-responses` records them for the demo (`record_orders`, the
+endpoint's checks and writes).
 
 Deterministic: the same arguments give the same orders (numpy `Generator`
 seeded from `seed`, customers processed in id order).
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -96,3 +98,41 @@ def simulate_orders(
             body["voucher_code"] = person.voucher_code
         orders.append(body)
     return orders
+
+
+def held_out_of(conn: Any, occasion: str, day: date) -> list[tuple[str, datetime]]:
+    """The customers a campaign held out on `day`, with the instant (its held-out exposures)."""
+    from sqlalchemy import select
+
+    from recsys.store.tables import exposures
+
+    start = datetime.combine(day, datetime.min.time())
+    query = select(exposures.c.customer_id, exposures.c.shown_at).where(
+        exposures.c.held_out.is_(True),
+        exposures.c.placement == occasion,
+        exposures.c.shown_at >= start,
+        exposures.c.shown_at < start + timedelta(days=1),
+    )
+    return [(r.customer_id, r.shown_at) for r in conn.execute(query)]
+
+
+def record_orders(engine: Any, events: Sequence[Mapping[str, Any]]) -> int:
+    """Record order events as `POST /v1/events/orders` does (the touch checked first, one
+    transaction each); returns how many were new. Raises FeedbackError / OrderConflict."""
+    from recsys.feedback.events import check_touch, record_touch
+    from recsys.store.purchases import OrderIn, OrderLineIn, record_order
+
+    recorded = 0
+    for event in events:
+        at = datetime.fromisoformat(str(event["purchased_at"]).removesuffix("Z"))
+        order = OrderIn(
+            str(event["order_id"]), str(event["customer_id"]), at,
+            tuple(OrderLineIn(str(i["item_id"]), float(i["quantity"]), float(i["unit_price"]))
+                  for i in event["items"]),
+        )
+        with engine.begin() as conn:
+            touch = check_touch(conn, order.order_id, order.customer_id, at,
+                                event.get("exposure_id"), event.get("voucher_code"))
+            recorded += record_order(conn, order)
+            record_touch(conn, touch)
+    return recorded
