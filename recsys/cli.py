@@ -596,6 +596,20 @@ def _print_evaluation(result: Any, k: int, holdout_days: int) -> None:
                 care_rows,
             )
         )
+    if result.complements is not None:
+        cp = result.complements
+        out.print(
+            _table(
+                f"complement precision@{cp.k}: shown with an item of one of {cp.orders:,} test "
+                "orders, bought in that order or the next",
+                ["anchors", "count", "shown", "precision", "hit_rate"],
+                [
+                    [scope, scores.anchors, name, f"{s.precision:.4f}", f"{s.hit_rate:.4f}"]
+                    for scope, scores in cp.scores.items()
+                    for name, s in scores.methods.items()
+                ],
+            )
+        )
     if result.rules is not None:
         share = result.rules.recall_new_share
         out.print(

@@ -16,7 +16,7 @@ behaviours, config, now):
   due again: a consumable (learned for the item or its category, or an
   override) is due once `restock_due_share` of its interval has passed since
   its last purchase; a non-durable item the customer bought on at least
-  `personal_min_days` distinct days (and not overridden as regular) once
+  `personal_min_days` distinct days (and not overridden) also once
   `personal_due_share` of the customer's own median gap has passed. Durables
   and everything else never come back.
 
@@ -205,11 +205,13 @@ def item_violations(
     behaviours: Mapping[str, CategoryBehaviour],
     config: CategoriesConfig,
     now: datetime,
+    horizon_days: float = 0.0,
 ) -> tuple[str, ...]:
     """The kinds (of `CARE_KINDS`) that showing `item_id` to this customer breaks."""
     resolver = _Resolver(catalog, behaviours, config)
     now = _naive_utc(now)
-    return _violations(item_id, owned, _scopes(owned, resolver, now), resolver, now)
+    scopes = _scopes(owned, resolver, now)
+    return _violations(item_id, owned, scopes, resolver, now, horizon_days)
 
 
 def _violations(
@@ -218,6 +220,7 @@ def _violations(
     scopes: Collection[str],
     resolver: _Resolver,
     now: datetime,
+    horizon_days: float,
 ) -> tuple[str, ...]:
     found: list[str] = []
     item = resolver.catalog.get(item_id)
@@ -234,8 +237,10 @@ def _violations(
     if item is None or not item.in_stock:
         found.append("out_of_stock")
     holding = owned.get(item_id)
-    if holding is not None and holding.kept and not _due_again(holding, behaviour, resolver, now):
-        found.append("reoffered")
+    if holding is not None and holding.kept:
+        due_at = now + timedelta(days=horizon_days)
+        if not _due_again(holding, behaviour, resolver, due_at):
+            found.append("reoffered")
     return tuple(found)
 
 
@@ -246,8 +251,13 @@ def _due_again(
     elapsed = now - holding.last_bought_at
     if behaviour is not None and behaviour.kind == "durable":
         return False
-    if behaviour is not None and behaviour.kind == "consumable" and behaviour.interval_days:
-        return elapsed >= timedelta(days=behaviour.interval_days * config.restock_due_share)
+    if (
+        behaviour is not None
+        and behaviour.kind == "consumable"
+        and behaviour.interval_days
+        and elapsed >= timedelta(days=behaviour.interval_days * config.restock_due_share)
+    ):
+        return True
     if behaviour is not None and behaviour.source == "override":
         return False
     if (
@@ -267,14 +277,18 @@ def count_care_violations(
     config: CategoriesConfig,
     now: datetime,
     k: int | None = None,
+    placement: str | None = None,
 ) -> CareCounts:
     """Care violations in `lists` (customer_id -> ranked item ids), each cut to `k` items.
 
     `history` as in `owned_items` (lines after `now` are ignored); `catalog`
     maps item_id -> Item with the stock to check against; `behaviours` is the
     learned category table and `config` the `[categories]` section (overrides,
-    default cooldown). A repeated item in one list counts once.
+    default cooldown). With `placement`, the lists are checked as shown there: an
+    item that comes due within its restock horizon (`config.horizon_days`) is not a
+    re-offer. A repeated item in one list counts once.
     """
+    horizon_days = config.horizon_days(placement) if placement is not None else 0.0
     if k is not None and k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     now = _naive_utc(now)
@@ -288,7 +302,7 @@ def count_care_violations(
         shown = list(dict.fromkeys(ranked if k is None else ranked[:k]))
         slots += len(shown)
         for item_id in shown:
-            kinds = _violations(item_id, owned, scopes, resolver, now)
+            kinds = _violations(item_id, owned, scopes, resolver, now, horizon_days)
             for kind in kinds:
                 counts[kind] += 1
             total += bool(kinds)

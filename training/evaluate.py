@@ -39,6 +39,7 @@ import polars as pl
 
 from recsys.offers import (
     CATEGORY_BEHAVIOUR_KEY,
+    COMPLEMENTS_KEY,
     CustomerData,
     ServingModel,
     recommend_for_customer,
@@ -46,7 +47,9 @@ from recsys.offers import (
 from recsys.records import Item, Purchase
 from recsys.rules.categories import CategoryBehaviour, behaviours_from_dict
 from recsys.rules.config import RulesConfig, load_rules
+from recsys.rules.learned_complements import LearnedComplements
 from training.care import CareCounts, count_care_violations
+from training.complement_eval import ComplementPrecision, complement_precision
 from training.errors import TrainingError
 from training.metrics import (
     average_precision_at_k,
@@ -79,6 +82,8 @@ RULES_SUFFIX = "+rules"
 SERVED_PREFIX = "served@"
 #: Placements the served model is scored under (birthday serves like anniversary).
 SERVED_PLACEMENTS = ("newsletter", "anniversary", "order_confirmation")
+#: Complements shown per anchor when complement precision is measured (a cross-sell block).
+COMPLEMENT_K = 5
 _METRICS: Mapping[str, Callable[[Any, Any, int], float]] = {
     "precision": precision_at_k,
     "recall": recall_at_k,
@@ -174,6 +179,7 @@ class EvaluationReport:
     rules: RulesOnSummary | None = None
     served: str | None = None
     selection: Selection | None = None
+    complements: ComplementPrecision | None = None
 
     def result(self, model: str, target: str) -> ModelResult:
         for r in self.results:
@@ -206,6 +212,7 @@ class EvaluationReport:
             "rules": self.rules.to_json() if self.rules is not None else None,
             "served": self.served,
             "selection": self.selection.to_json() if self.selection is not None else None,
+            "complements": self.complements.to_json() if self.complements is not None else None,
         }
 
 
@@ -521,7 +528,7 @@ def evaluate(
                         row_params,
                     )
                 )
-            care[row] = _care(ruled.lists, split, inputs, k)
+            care[row] = _care(ruled.lists, split, inputs, k, placement)
             if row == f"{SERVED_PREFIX}newsletter":
                 raw = mean_metric(recall_at_k, split.truth_new, new_lists, k)
                 on = mean_metric(recall_at_k, split.truth_new, ruled.lists, k)
@@ -537,6 +544,20 @@ def evaluate(
                     fillers=ruled.fillers,
                     seconds=ruled.seconds,
                 )
+    complements = None
+    if inputs is not None:
+        report("complement precision", len(models), len(models))
+        test_lines = purchases.filter(
+            (pl.col("purchased_at") >= split.cut) & (pl.col("purchased_at") <= split.end)
+        )
+        complements = complement_precision(
+            split.train,
+            test_lines,
+            inputs.items,
+            LearnedComplements.from_dict(inputs.extras.get(COMPLEMENTS_KEY) or {}),
+            inputs.rules.complements,
+            k=COMPLEMENT_K,
+        )
     report("done", len(models), len(models))
     result = EvaluationReport(
         cut=split.cut,
@@ -552,6 +573,7 @@ def evaluate(
         rules=summary,
         served=served_model if inputs is not None else None,
         selection=selection,
+        complements=complements,
     )
     if out_dir is not None:
         write_report(result, out_dir)
@@ -559,8 +581,13 @@ def evaluate(
 
 
 def _care(
-    lists: Mapping[str, Sequence[str]], split: Split, inputs: RulesInputs, k: int
+    lists: Mapping[str, Sequence[str]],
+    split: Split,
+    inputs: RulesInputs,
+    k: int,
+    placement: str = "newsletter",
 ) -> CareCounts:
+    """Care of `lists` as shown in `placement` (raw model lists: as a newsletter)."""
     return count_care_violations(
         lists,
         split.train,
@@ -569,6 +596,7 @@ def _care(
         inputs.rules.categories,
         split.cut,
         k=k,
+        placement=placement,
     )
 
 

@@ -21,14 +21,19 @@ def comes_back(
     behaviour: CategoryBehaviour | None,
     config: CategoriesConfig,
     now: datetime,
+    horizon_days: float = 0.0,
 ) -> str | None:
     """The reason a bought item may be offered again now, or None while it may not
-    (see `back_at` for when that is)."""
+    (see `back_at` for when that is).
+
+    `horizon_days` moves the check forward: a newsletter is read and acted on over the
+    following days, so an item that comes due within them is offered now.
+    """
     found = back_at(holding, behaviour, config)
     if found is None:
         return None
     at, reason = found
-    return reason if utc(now) >= at else None
+    return reason if utc(now) + timedelta(days=horizon_days) >= at else None
 
 
 def back_at(
@@ -42,27 +47,30 @@ def back_at(
     - a durable never comes back (its cooldown rule blocks the whole category);
     - a consumable (learned for the item or its category, or an override) comes back once
       `restock_due_share` of its interval has passed since the last purchase;
-    - any other item the customer bought on at least `personal_min_days` distinct days
-      follows the customer's own cycle: back once `personal_due_share` of their median
-      gap has passed, unless an override says the category is regular;
-    - everything else stays excluded.
+    - any non-durable item the customer bought on at least `personal_min_days` distinct
+      days follows the customer's own cycle too: back once `personal_due_share` of
+      their median gap has passed, unless an override classes its category;
+    - when both apply, the earlier wins; everything else stays excluded.
     """
     if behaviour is not None and behaviour.kind == "durable":
         return None
     last = utc(holding.last_bought_at)
+    found: list[tuple[datetime, str]] = []
     if behaviour is not None and behaviour.kind == "consumable" and behaviour.interval_days:
         due = behaviour.interval_days * config.restock_due_share
-        return last + timedelta(days=due), RESTOCK_REASON
-    if behaviour is not None and behaviour.source == "override":
-        return None
+        found.append((last + timedelta(days=due), RESTOCK_REASON))
+    overridden = behaviour is not None and behaviour.source == "override"
+    # The customer's own rhythm also brings a learned consumable back: a weekly buyer
+    # of an item whose buyers rebuy it monthly on average is due after a week.
     if (
-        config.personal_min_days >= 2
+        not overridden
+        and config.personal_min_days >= 2
         and holding.days >= config.personal_min_days
         and holding.median_gap_days is not None
     ):
         due = max(holding.median_gap_days, 1.0) * config.personal_due_share
-        return last + timedelta(days=due), HABIT_REASON
-    return None
+        found.append((last + timedelta(days=due), HABIT_REASON))
+    return min(found) if found else None
 
 
 def already_bought(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candidate]:
@@ -77,6 +85,7 @@ def already_bought(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Ca
     held = ctx.holdings()
     config = ctx.config.categories
     rebuy = ctx.placement in config.rebuy_placements
+    horizon = config.horizon_days(ctx.placement)
     kept = []
     for candidate in candidates:
         holding = held.get(candidate.item_id)
@@ -85,7 +94,9 @@ def already_bought(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Ca
             continue
         if not rebuy:
             continue
-        reason = comes_back(holding, ctx.behaviour_of(candidate.item_id), config, ctx.now)
+        reason = comes_back(
+            holding, ctx.behaviour_of(candidate.item_id), config, ctx.now, horizon
+        )
         if reason is not None:
             kept.append(replace(candidate, reason=reason))
     return kept

@@ -66,8 +66,9 @@ def complements_for(
     """Items that go with `item_ids`, best first, as pipeline candidates.
 
     Catalog items in the anchors' complementary categories (the retailer's own map)
-    come first, by `popularity` (item_id -> any higher-is-better number), then
-    item_id; then learned complements, in the order learning ranked them. Anchors themselves
+    come first: those learned as bought with an anchor in learning's order, then the
+    rest by `popularity` (item_id -> any higher-is-better number), then item_id;
+    then learned complements, in the order learning ranked them. Anchors themselves
     and ids missing from the catalog are skipped. Scores are rank-based in
     (0, 1] so both kinds share one scale. Stock is not checked here: pass the
     result through `run_pipeline`, whose eligibility rule does that.
@@ -77,10 +78,15 @@ def complements_for(
     chosen: dict[str, str] = {}  # item_id -> anchor name, in rank order
 
     by_category: dict[str, str] = {}
+    # Within the configured categories, the items bought with this very anchor lead
+    # (the mount that fits this TV), then the category's best sellers.
+    evidence: dict[str, int] = {}
     for anchor in anchors:
         targets = complementary_categories(anchor.category, config)
         if not targets:
             continue
+        for rank, item_id in enumerate(learned.item_ids_for(anchor.item_id)):
+            evidence[item_id] = min(rank, evidence.get(item_id, rank))
         for item in catalog.values():
             if (
                 item.category
@@ -90,7 +96,10 @@ def complements_for(
             ):
                 by_category[item.item_id] = _name(anchor)
     weights = popularity or {}
-    for item_id in sorted(by_category, key=lambda i: (-weights.get(i, 0.0), i)):
+    unranked = len(evidence) + 1
+    for item_id in sorted(
+        by_category, key=lambda i: (evidence.get(i, unranked), -weights.get(i, 0.0), i)
+    ):
         chosen[item_id] = by_category[item_id]
 
     # Learned pairs come after the configured ones; among themselves, in the order

@@ -163,7 +163,7 @@ class LearnedComplementsConfig(_Section):
 
     min_support: int = Field(default=3, ge=1, description="customers who bought both")
     min_lift: float = Field(default=1.5, gt=0)
-    window_days: int = Field(default=30, ge=0, description="0 = same day (same order) only")
+    window_days: int = Field(default=0, ge=0, description="0 = same day (same order) only")
     max_per_item: int = Field(default=10, ge=1)
     max_p_value: float = Field(
         default=0.001, gt=0, le=1, description="one-sided test that a pair beats chance"
@@ -252,6 +252,7 @@ class CategoriesConfig(_Section):
         default=0.5, gt=0, le=2, description="share of the customer's own interval"
     )
     rebuy_placements: tuple[str, ...] = ("newsletter", "order_confirmation")
+    restock_horizon_days: dict[str, float] = Field(default_factory=lambda: {"newsletter": 14.0})
     overrides: dict[str, CategoryOverride] = Field(default_factory=dict)
 
     @field_validator("overrides")
@@ -271,6 +272,25 @@ class CategoriesConfig(_Section):
                     (i,), f"unknown placement {placement!r}; known: {', '.join(PLACEMENTS)}"
                 )
         return value
+
+    @field_validator("restock_horizon_days")
+    @classmethod
+    def _horizons(cls, value: dict[str, float]) -> dict[str, float]:
+        for placement, days in value.items():
+            if placement not in PLACEMENTS:
+                raise _KeyPathError(
+                    (placement,),
+                    f"unknown placement {placement!r}; known: {', '.join(PLACEMENTS)}",
+                )
+            if not 0 <= days <= 365:
+                raise _KeyPathError((placement,), f"must be between 0 and 365 days, got {days}")
+        return value
+
+    def horizon_days(self, placement: str) -> float:
+        """Days ahead a bought item may come due and still be offered in `placement`."""
+        if placement not in self.rebuy_placements:
+            return 0.0
+        return self.restock_horizon_days.get(placement, 0.0)
 
     @model_validator(mode="after")
     def _thresholds(self) -> CategoriesConfig:

@@ -241,9 +241,10 @@ def learn_complements(
     (three co-buyers of two niche items reach a high lift by luck); with
     `item_category` (columns `item_id`, `category`) and `exclude_same_category`,
     two items of the same leaf category are substitutes, never complements. Each
-    anchor keeps its best `max_per_item`, ranked by the lower 95% bound of the lift
-    (a Poisson bound on the support: strong evidence beats a lucky ratio), then
-    support, then item_id, for stable output.
+    anchor keeps its best `max_per_item`, ranked by support (among pairs that beat
+    chance, the one most customers bought together is the one most likely bought
+    again: docs/evaluation.md, complement precision), then the lower 95% bound of
+    the lift (a Poisson bound on the support), then item_id, for stable output.
     """
     import polars as pl
     quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
@@ -346,7 +347,7 @@ def learn_complements(
     scored = _significant(scored, n_customers, config.max_p_value)
     ranked = (
         scored.sort(
-            ["item_id", "lift_low", "support", "other_id"],
+            ["item_id", "support", "lift_low", "other_id"],
             descending=[False, True, True, False],
         )
         .group_by("item_id", maintain_order=True)

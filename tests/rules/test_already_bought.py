@@ -6,7 +6,7 @@ from recsys.rules import CategoryBehaviour, already_bought
 from recsys.rules.already_bought import HABIT_REASON, RESTOCK_REASON, back_at
 from recsys.rules.history import holdings
 
-from ._data import NOW, buy, cands, ctx, ids
+from ._data import NOW, SHIPPED, buy, cands, ctx, ids
 
 
 def test_bought_items_are_excluded() -> None:
@@ -19,15 +19,22 @@ def test_returned_items_stay_excluded() -> None:
     assert ids(already_bought(cands("novel"), ctx(history))) == []
 
 
+# Order confirmation has no restock horizon in the shipped rules: "due" means due now.
+CONFIRMATION = "order_confirmation"
+
+
 def test_consumable_comes_back_exactly_after_its_interval() -> None:
     # coffee capsules: consumable, 30 days (shipped override)
-    day_before = already_bought(cands("coffee"), ctx([buy("coffee", 29)]))
+    day_before = already_bought(cands("coffee"), ctx([buy("coffee", 29)], placement=CONFIRMATION))
     assert day_before == []
     moment_before = already_bought(
-        cands("coffee"), ctx([buy("coffee", 30)], now=NOW - timedelta(seconds=1))
+        cands("coffee"),
+        ctx([buy("coffee", 30)], now=NOW - timedelta(seconds=1), placement=CONFIRMATION),
     )
     assert moment_before == []
-    on_time = already_bought(cands("coffee", "coffee-dark"), ctx([buy("coffee", 30)]))
+    on_time = already_bought(
+        cands("coffee", "coffee-dark"), ctx([buy("coffee", 30)], placement=CONFIRMATION)
+    )
     assert ids(on_time) == ["coffee", "coffee-dark"]
     assert on_time[0].reason == RESTOCK_REASON
     assert on_time[1].reason is None
@@ -76,7 +83,54 @@ def test_an_uncategorised_item_learns_its_own_cycle() -> None:
     catalog = {"bag": Item("bag", name="Jumbo bag", price=2.0)}  # no category, as in UCI
     key = behaviour_key("bag", None)
     learned = {key: CategoryBehaviour(key, "consumable", 80, 0.9, 14.0, 0.2, 14)}
-    early = ctx([buy("bag", 13, price=2.0)], behaviours=learned, catalog=catalog)
-    due = ctx([buy("bag", 14, price=2.0)], behaviours=learned, catalog=catalog)
+    early = ctx(
+        [buy("bag", 13, price=2.0)], behaviours=learned, catalog=catalog, placement=CONFIRMATION
+    )
+    due = ctx(
+        [buy("bag", 14, price=2.0)], behaviours=learned, catalog=catalog, placement=CONFIRMATION
+    )
     assert already_bought(cands("bag"), early) == []
     assert ids(already_bought(cands("bag"), due)) == ["bag"]
+
+
+def test_a_newsletter_offers_what_comes_due_within_its_horizon() -> None:
+    # shipped: the newsletter looks 14 days ahead, so 30-day capsules bought 16 days ago
+    # are offered, 15 days ago not yet; order confirmation does not look ahead
+    horizon = SHIPPED.categories.horizon_days("newsletter")
+    assert horizon == 14
+    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 16)]))) == ["coffee"]
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 15.5)])) == []
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 16)], placement=CONFIRMATION)) == []
+    # an anniversary never re-offers, whatever the horizon table says
+    assert SHIPPED.categories.horizon_days("anniversary") == 0
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 400)], placement="anniversary")) == []
+
+
+def test_the_horizon_never_brings_back_a_durable_or_a_one_off() -> None:
+    wide = SHIPPED.model_copy(
+        update={
+            "categories": SHIPPED.categories.model_copy(
+                update={"restock_horizon_days": {"newsletter": 365.0}}
+            )
+        }
+    )
+    history = [buy("tv-55", 2), buy("novel", 3)]  # a TV (durable) and a book bought once
+    assert already_bought(cands("tv-55", "novel"), ctx(history, config=wide)) == []
+
+
+def test_the_customers_own_rhythm_brings_a_consumable_back_early() -> None:
+    # capsules (30-day override) bought every 7 days: the override keeps its 30 days;
+    # a learned consumable (the item's own 60-day cycle) follows the customer's week
+    from recsys.records import Item
+    from recsys.rules.categories import behaviour_key
+
+    catalog = {"bag": Item("bag", name="Jumbo bag", price=2.0)}
+    key = behaviour_key("bag", None)
+    learned = {key: CategoryBehaviour(key, "consumable", 80, 0.9, 60.0, 0.2, 60)}
+    weekly = [buy("bag", 22, price=2.0), buy("bag", 15, price=2.0), buy("bag", 8, price=2.0)]
+    kept = already_bought(
+        cands("bag"), ctx(weekly, behaviours=learned, catalog=catalog, placement=CONFIRMATION)
+    )
+    assert ids(kept) == ["bag"]  # 8 days >= half of the customer's 7-day gap
+    capsules = [buy("coffee", 22), buy("coffee", 15), buy("coffee", 8)]
+    assert already_bought(cands("coffee"), ctx(capsules, placement=CONFIRMATION)) == []

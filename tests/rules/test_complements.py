@@ -21,7 +21,9 @@ from recsys.rules.config import LearnedComplementsConfig
 from ._data import CATALOG, SHIPPED
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
-LEARNED = RulesConfig().complements.learned
+# The tests below plant pairs bought days apart, so they learn over 30 days (the shipped
+# default pairs the same order only).
+LEARNED = RulesConfig().complements.learned.model_copy(update={"window_days": 30})
 Row = tuple[str, str, int, datetime]
 
 
@@ -45,7 +47,7 @@ def history() -> pl.DataFrame:
     return frame(rows)
 
 
-def test_pairs_are_ranked_by_lift_and_chance_pairs_dropped() -> None:
+def test_pairs_need_lift_and_chance_pairs_are_dropped() -> None:
     learned = learn_complements(history(), LEARNED)
     tv = learned.for_item("tv")
     assert [c.item_id for c in tv] == ["mount"]
@@ -194,3 +196,34 @@ def test_complements_for_puts_the_map_first_by_popularity_then_learned() -> None
     assert [c.score for c in result] == sorted((c.score for c in result), reverse=True)
     assert len(complements_for(["tv-55"], CATALOG, learned, SHIPPED.complements, limit=1)) == 1
     assert complements_for(["unknown"], CATALOG, learned, SHIPPED.complements) == []
+
+
+def test_within_the_map_the_items_bought_with_this_anchor_lead() -> None:
+    # the mount learned as bought with this very TV outranks the best-selling HDMI cable
+    learned = LearnedComplements.from_dict(
+        {"tv-55": [{"item_id": "mount", "lift": 4.0, "support": 9}]}
+    )
+    result = complements_for(
+        ["tv-55"], CATALOG, learned, SHIPPED.complements, popularity={"hdmi": 10.0, "mount": 2.0}
+    )
+    assert [c.item_id for c in result] == ["mount", "hdmi"]
+
+
+def test_the_pair_most_customers_bought_together_ranks_first() -> None:
+    # a: 40 buyers of 100. b: 25 buyers, 20 with a (lift 2.0, lower bound 1.33); c: 10
+    # buyers, all with a (lift 2.5, lower bound 1.36). Both beat chance; b has the
+    # evidence of 20 customers and ranks first.
+    rows: list[Row] = []
+    for n in range(100):
+        customer, day = f"c{n}", START + timedelta(days=n)
+        if n < 40:
+            rows.append((customer, "a", 1, day))
+        if n < 20 or 40 <= n < 45:
+            rows.append((customer, "b", 1, day))
+        if 20 <= n < 30:
+            rows.append((customer, "c", 1, day))
+        rows.append((customer, "filler", 1, day))
+    config = LearnedComplementsConfig(window_days=0)
+    found = learn_complements(frame(rows), config).for_item("a")
+    assert [(c.item_id, c.support) for c in found] == [("b", 20), ("c", 10)]
+    assert found[1].lift > found[0].lift

@@ -151,7 +151,9 @@ def test_a_consumable_reappears_exactly_after_its_interval(seconds: int) -> None
     # capsules: 30 days (shipped override); `seconds` around that boundary
     elapsed = timedelta(days=30, seconds=seconds)
     history = [buy("coffee", elapsed.total_seconds() / 86_400)]
-    offers = run_pipeline([Candidate("coffee", 1.0)], ctx(history), limit=4)
+    offers = run_pipeline(
+        [Candidate("coffee", 1.0)], ctx(history, placement="order_confirmation"), limit=4
+    )
     assert (offers.item_ids == ["coffee"]) == (elapsed >= timedelta(days=30))
     if offers.items:
         assert offers.items[0].reason == "time to restock"

@@ -58,8 +58,11 @@ def count(
     frame: pl.DataFrame,
     config: CategoriesConfig = CONFIG,
     k: int | None = None,
+    placement: str | None = None,
 ) -> CareCounts:
-    return count_care_violations(lists, frame, CATALOG, LEARNED, config, NOW, k=k)
+    return count_care_violations(
+        lists, frame, CATALOG, LEARNED, config, NOW, k=k, placement=placement
+    )
 
 
 def test_another_tv_ten_days_after_a_tv_is_one_durable_violation() -> None:
@@ -171,4 +174,4 @@ def test_rules_output_never_violates(
 ) -> None:
     frame = history(*(("c", item, days, quantity) for item, days, quantity in lines))
     ruled = _ruled(frame, "c", offered, RULES)
-    assert count({"c": ruled}, frame).total == 0
+    assert count({"c": ruled}, frame, placement="newsletter").total == 0
