@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from recsys.rules._time import naive_utc
@@ -116,7 +116,13 @@ def _already_bought(candidate: Candidate, ctx: RuleContext) -> Described:
         return "already_bought", f"{bought}; not offered again", None
     due, why = found
     kind = "consumable, restock" if why == RESTOCK_REASON else "bought regularly, next"
-    return "already_bought", f"{bought}; {kind} due {_day(due)}", due
+    text = f"{bought}; {kind} due {_day(due)}"
+    horizon = ctx.config.categories.horizon_days(ctx.placement)
+    if horizon:
+        # the placement looks ahead, so the item is back in it before it is due
+        due = due - timedelta(days=horizon)
+        text += f", in the {ctx.placement} from {_day(due)}"
+    return "already_bought", text, due
 
 
 def _durable_cooldown(candidate: Candidate, ctx: RuleContext) -> Described:

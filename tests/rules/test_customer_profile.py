@@ -41,10 +41,15 @@ def test_an_items_own_learned_entry_is_shown_and_dated_like_the_rule() -> None:
     assert mug.own_entry and mug.kind == "consumable" and mug.interval_days == 20
     back = (NOW - timedelta(days=5) + timedelta(days=20)).date()
     assert mug.back_on == back and kitchen.restock_due == back
-    # The rule agrees: not before that day, back on it.
-    context = dict(behaviours=LEARNED)
+    # The rule agrees: not before that day, back on it (order confirmation looks no
+    # further than today; the newsletter 14 days ahead).
+    context = dict(behaviours=LEARNED, placement="order_confirmation")
     assert already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=14), **context)) == []
     assert ids(already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=15), **context)))
+    letter = dict(behaviours=LEARNED, placement="newsletter")
+    assert SHIPPED.categories.horizon_days("newsletter") == 14
+    assert already_bought(cands("mug"), ctx(HISTORY, now=NOW, **letter)) == []
+    assert ids(already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=1), **letter)))
 
 
 def test_durables_block_their_category_and_habits_and_returns_are_told_apart() -> None:

@@ -47,14 +47,20 @@ def test_a_consumable_not_yet_due_says_when_it_is() -> None:
     _, why = _explained([buy("coffee", 10)], cands("coffee", "mug"))
     assert why["coffee"].reason == "already_bought"
     due = (NOW - timedelta(days=10) + timedelta(days=30)).replace(tzinfo=None)
-    assert why["coffee"].until == due
-    assert f"restock due {due.date()}" in why["coffee"].detail
+    # the newsletter looks 14 days ahead: it shows the capsules from 14 days before due
+    shown_from = due - timedelta(days=14)
+    assert why["coffee"].until == shown_from
+    assert f"restock due {due.date()}, in the newsletter from {shown_from.date()}" in (
+        why["coffee"].detail
+    )
+    _, why = _explained([buy("coffee", 10)], cands("coffee"), placement="order_confirmation")
+    assert why["coffee"].until == due and why["coffee"].detail.endswith(f"due {due.date()}")
 
 
 def test_a_habit_and_a_placement_for_new_items_are_explained() -> None:
     # bought on two days 20 days apart: back after half the customer's own gap (shipped rules)
     history = [buy("novel", 30), buy("novel", 4)]
-    _, why = _explained(history, cands("novel", "mug"))
+    _, why = _explained(history, cands("novel", "mug"), placement="order_confirmation")
     due = (NOW - timedelta(days=4) + timedelta(days=13)).replace(tzinfo=None)
     assert why["novel"].until == due
     assert f"bought regularly, next due {due.date()}" in why["novel"].detail

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -100,15 +101,26 @@ def _check(
         # never unknown, never out of stock, never in the basket
         assert item is not None and item.in_stock
         assert item_id not in ctx_.basket
-        # never something already bought, unless a consumable due for a restock
-        last = max(
-            (p.purchased_at for p in bought_before_now if p.item_id == item_id), default=None
-        )
-        if last is not None:
+        # never something already bought, unless due again within the placement's
+        # horizon: a consumable after its interval, or a habit (bought on several days)
+        # after the share of the customer's own median gap
+        days = sorted({p.purchased_at.date() for p in bought_before_now if p.item_id == item_id})
+        if days:
+            last = max(p.purchased_at for p in bought_before_now if p.item_id == item_id)
+            ahead = NOW + timedelta(days=config.horizon_days(ctx_.placement)) - last
             behaviour = resolve_behaviour(item.category, ctx_.behaviours, config)
-            assert behaviour is not None and behaviour.kind == "consumable"
-            assert behaviour.interval_days is not None
-            assert NOW - last >= timedelta(days=behaviour.interval_days)
+            due: list[float] = []
+            if behaviour is not None and behaviour.kind == "consumable":
+                assert behaviour.interval_days is not None
+                due.append(behaviour.interval_days * config.restock_due_share)
+            overridden = behaviour is not None and behaviour.source == "override"
+            durable = behaviour is not None and behaviour.kind == "durable"
+            if not overridden and not durable and len(days) >= config.personal_min_days >= 2:
+                gaps = sorted((b - a).days for a, b in pairwise(days))
+                middle = len(gaps) // 2
+                gap = gaps[middle] if len(gaps) % 2 else (gaps[middle - 1] + gaps[middle]) / 2
+                due.append(max(gap, 1.0) * config.personal_due_share)
+            assert due and ahead >= timedelta(days=min(due))
         # never in a durable category inside its cooldown, nor in a basket durable's category
         for owned_id in {p.item_id for p in bought_before_now} | set(ctx_.basket):
             owned: Item | None = ctx_.catalog.get(owned_id)
