@@ -7,7 +7,8 @@ UCI Online Retail, the Complete Journey sample and the demo retailer). The rules
 RECSYS_RULES_PATH (default: the shipped one). Prints, per store, the served lists'
 NDCG@10 on all purchases and on new items beside the baselines of the same run, the two
 targets of issue 15 (served all > personal repurchase; served new >= 2.5x popular) and the
-care violations of the served lists.
+care violations of the served lists, and complement precision against co-occurrence and
+popularity.
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ def _one(home: Path) -> None:
         f"{2.5 * ndcg('popular', 'new'):.4f} -> "
         f"{'met' if best_new >= 2.5 * ndcg('popular', 'new') else 'NOT met'}"
     )
+    if report.complements is not None:
+        cp = report.complements
+        print(f"  complement precision@{cp.k} (shown with an item, bought then or next order):")
+        for scope, scores in cp.scores.items():
+            line = ", ".join(
+                f"{name} {s.precision:.4f} (hit {s.hit_rate:.4f})"
+                for name, s in scores.methods.items()
+            )
+            print(f"    {scope} ({scores.anchors:,} anchors): {line}")
 
 
 def main(argv: list[str]) -> int:

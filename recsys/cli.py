@@ -596,7 +596,9 @@ def _print_evaluation(result: Any, k: int, holdout_days: int) -> None:
                 care_rows,
             )
         )
-    if result.complements is not None:
+    if result.complements is not None and not result.complements.scores:
+        out.print("complement precision: no item of a test order has complements to show")
+    elif result.complements is not None:
         cp = result.complements
         out.print(
             _table(
