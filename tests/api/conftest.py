@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from recsys.data.demo import generate_demo
 from recsys.ingest import ingest_file
@@ -17,6 +19,7 @@ from recsys.rules.config import load_rules
 from recsys.settings import Settings
 from recsys.store.catalog import catalog_frame
 from recsys.store.purchases import purchase_frame
+from recsys.store.tables import orders
 from training.rules_learning import learn_rule_extras
 from training.train import train_model
 
@@ -35,6 +38,29 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     generate_demo(out, customers=400, items=120, seed=11)
     return out
+
+
+def top_buyer(engine: Engine) -> str:
+    """The customer with the most orders (ties by id): one with history on every page."""
+    with engine.connect() as conn:
+        return str(
+            conn.execute(
+                select(orders.c.customer_id)
+                .group_by(orders.c.customer_id)
+                .order_by(func.count().desc(), orders.c.customer_id)
+                .limit(1)
+            ).scalar()
+        )
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C a `recsys serve` process (its graceful path), killing it after 20 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def load_demo(engine: Engine, demo_dir: Path, rejects: Path) -> None:

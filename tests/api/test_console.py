@@ -17,21 +17,9 @@ from sqlalchemy import Engine, func, select, update
 from api.console.auth import COOKIE, session_token, valid_session
 from recsys.settings import Settings
 from recsys.store.tables import contact_log, customers, items, orders, vouchers
-from tests.api.conftest import make_client
+from tests.api.conftest import make_client, top_buyer
 
 HOSTILE = "<script>alert(1)</script>"
-
-
-def _buyer(engine: Engine) -> str:
-    with engine.connect() as conn:
-        return str(
-            conn.execute(
-                select(orders.c.customer_id)
-                .group_by(orders.c.customer_id)
-                .order_by(func.count().desc(), orders.c.customer_id)
-                .limit(1)
-            ).scalar()
-        )
 
 
 def _due_day(engine: Engine) -> date:
@@ -62,7 +50,7 @@ def test_open_console_says_so_and_finds_customers(
     home = client.get("/console")
     assert home.status_code == 200 and "text/html" in home.headers["content-type"]
     assert "This console is open" in home.text
-    customer_id = _buyer(engine)
+    customer_id = top_buyer(engine)
     with engine.connect() as conn:
         email = conn.execute(
             select(customers.c.email).where(customers.c.customer_id == customer_id)
@@ -83,7 +71,7 @@ def test_customer_page_shows_tier_dates_orders_and_learned_categories(
     client: TestClient, served: tuple[Engine, Settings]
 ) -> None:
     engine, _ = served
-    customer_id = _buyer(engine)
+    customer_id = top_buyer(engine)
     page = client.get(f"/console/customers/{customer_id}")
     assert page.status_code == 200
     loyalty = client.get(f"/v1/customers/{customer_id}/loyalty").json()
@@ -108,7 +96,7 @@ def test_placements_page_matches_the_api(
     client: TestClient, served: tuple[Engine, Settings]
 ) -> None:
     engine, _ = served
-    customer_id = _buyer(engine)
+    customer_id = top_buyer(engine)
     page = client.get(f"/console/customers/{customer_id}/placements")
     assert page.status_code == 200
     shown = 0
@@ -150,7 +138,7 @@ def test_hostile_item_names_are_escaped_on_the_placements_page(
             update(items).values(name=HOSTILE, revision=items.c.revision + 10**15)
         )
     client.app.state.catalog.refresh()  # type: ignore[attr-defined]
-    page = client.get(f"/console/customers/{_buyer(engine)}/placements")
+    page = client.get(f"/console/customers/{top_buyer(engine)}/placements")
     assert page.status_code == 200
     assert HOSTILE not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
 
@@ -259,7 +247,7 @@ def test_model_page_shows_the_impact_report_as_recsys_writes_it(
 def test_keys_protect_the_console_with_a_login(served: tuple[Engine, Settings]) -> None:
     engine, settings = served
     keyed = settings.model_copy(update={"api_keys": [SecretStr("k-one"), SecretStr("k-two")]})
-    customer_id = _buyer(engine)
+    customer_id = top_buyer(engine)
     with make_client(engine, keyed) as client:
         target = f"/console/customers/{customer_id}"
         gate = client.get(target, follow_redirects=False)

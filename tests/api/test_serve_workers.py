@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from recsys.settings import Settings
-from tests.api.conftest import train
+from tests.api.conftest import stop_server, train
 
 pytestmark = pytest.mark.slow
 
@@ -73,12 +73,7 @@ def service(served: tuple[Engine, Settings], tmp_path: Path) -> Iterator[Service
         _wait_ready(base, proc)
         yield base, settings, proc, log
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 def _fresh(base: str, path: str) -> httpx.Response:

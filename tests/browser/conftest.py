@@ -10,13 +10,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from recsys.data.demo import generate_demo
 from recsys.settings import Settings
 from recsys.store.engine import create_store_engine, migrate
 from recsys.store.tables import customers, items, order_lines, orders
-from tests.api.conftest import load_demo, train
+from tests.api.conftest import load_demo, top_buyer, train
 from tests.browser.harness import missing_reason, serve
 
 # Every test here drives a browser against a served console: slow, and in CI only.
@@ -37,18 +37,6 @@ class Console:
     customer_id: str
     hostile_item: str
     log: Path
-
-
-def _buyer(engine: Engine) -> str:
-    with engine.connect() as conn:
-        return str(
-            conn.execute(
-                select(orders.c.customer_id)
-                .group_by(orders.c.customer_id)
-                .order_by(func.count().desc(), orders.c.customer_id)
-                .limit(1)
-            ).scalar()
-        )
 
 
 def prepare_store(home: Path, customers: int, items_count: int) -> tuple[Settings, Engine]:
@@ -100,7 +88,7 @@ def console(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> It
     settings, engine = prepare_store(home, customers=300, items_count=100)
     log = home / "serve.log"
     evaluate(settings, home / "evaluate.log")
-    customer_id = _buyer(engine)
+    customer_id = top_buyer(engine)
     with engine.begin() as conn:
         # The customer's most recent item gets a name that would run script if unescaped.
         hostile_item = str(
