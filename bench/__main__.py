@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "bench.ingest",
     "ingest_rss": "bench.ingest_rss",
     "train": "bench.train",
+    "train_cli": "bench.train_cli",  # `recsys train --model als` as a process vs the raw fit
     "rules": "bench.rules",
     "api": "bench.api",  # HTTP latency/throughput, in-process vs raw top-k, serving RSS
     "serve": "bench.serve",  # endpoints under load beside a raw top-k app and bare FastAPI

@@ -324,11 +324,15 @@ def train(
         _train_spark(settings, rules, engine, model, overrides, spark_master, spark_conf,
                      purchases_path, candidates, cutoff)
         return
+    import time
+
     with _progress(transient=True) as progress:
         task = progress.add_task("reading purchases", total=None)
+        started = time.perf_counter()
         with engine.connect() as conn:
             purchases = purchase_frame(conn)
             catalog = catalog_frame(conn)
+        stages = {"read": time.perf_counter() - started}
         if cutoff is not None:
             purchases = purchases.filter(purchases["purchased_at"] < cutoff)
         if purchases.is_empty():
@@ -355,6 +359,7 @@ def train(
                     else list(AUTO_MODELS)
                 )
                 per_model = {name: _accepted(name, overrides) for name in names}
+                started = time.perf_counter()
                 selection = select_model(
                     purchases,
                     catalog,
@@ -367,8 +372,11 @@ def train(
                     progress=report,
                 )
                 chosen, params = selection.chosen, dict(selection.params)
+                stages["model selection"] = time.perf_counter() - started
             progress.update(task, description="learning category behaviour and complements")
+            started = time.perf_counter()
             extras = learn_rule_extras(purchases, catalog, rules)
+            stages["rule learning"] = time.perf_counter() - started
             result = train_model(
                 purchases,
                 catalog,
@@ -386,7 +394,9 @@ def train(
         except TrainingPipelineError as exc:
             raise _fail(f"{exc}; the current model was not changed") from exc
     _warn_if_stale(now, settings.stale_data_days, cutoff is not None)
-    timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    # The stages in the order they ran: reading the store, learning the rules' data, then
+    # train_model's own (matrix, fit, precompute, save, verify).
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in {**stages, **result.timings}.items())
     if selection is not None:
         out.print(f"auto chose {selection.chosen}: {selection.reason}")
         if selection.skipped:

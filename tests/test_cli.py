@@ -44,6 +44,10 @@ def test_train_list_tier_rules_evaluate(home: Path) -> None:
     assert code == 0 and "(current)" in out, out
     code, out = recsys("train", "--model", "als", "--iterations", "3", "--candidates", "7")
     assert code == 0 and "precompute" in out, out
+    # every stage of the command, in the order it ran
+    split = next(line for line in out.splitlines() if " fit " in line)
+    stages = [part.strip().rsplit(" ", 1)[0] for part in split.split(",")]
+    assert stages == ["read", "rule learning", "matrix", "fit", "precompute", "save", "verify"]
     from training.artifacts import load_model
 
     assert load_model(home / "models").recommender.precomputed == 7
