@@ -9,9 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine
 
 from recsys.store.engine import create_store_engine, migrate
+
+# Property tests check behaviour, not speed: on a shared 2-core machine one example can
+# take longer than hypothesis' default 200 ms deadline, which fails a correct test.
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 PG_URL = os.environ.get("RECSYS_TEST_DATABASE_URL")
 STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
