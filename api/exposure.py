@@ -6,6 +6,10 @@ A list suppressed by the contact policy (opted out, capped) or empty is not an
 exposure (`exposure_id` null); a held-out control customer is logged as
 `held_out`, with a held-out contact-log row, so their later purchases are
 measured against the customers who were shown the list.
+
+`send=true` (the caller mails the list) makes a served marketing list a contact:
+`record_send` writes its exposure, marked sent, before the answer goes out, so the
+contact cap counts it on the next call (`recsys.store.contacts`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from api.deps import Serving
 from recsys.experiments import NO_ARM, Arm
 from recsys.offers import Offer, ServingModel
 from recsys.rules.config import RulesConfig
+from recsys.rules.contact import is_marketing
+from recsys.store.contacts import record_send
 from recsys.store.feedback import Exposure, HeldOutContact, new_exposure_id
 
 
@@ -53,4 +59,33 @@ def log_exposure(serving: Serving, offer: Offer, arm: Arm, now: datetime) -> str
         if held_out and offer.customer_id is not None
         else None,
     )
+    return exposure_id
+
+
+def is_send(offer: Offer, rules: RulesConfig) -> bool:
+    """Whether a list asked for with `send=true` is a contact: served items of a marketing
+    placement to a known customer id (transactional mail never counts toward the cap)."""
+    return (
+        offer.customer_id is not None
+        and offer.suppressed is None
+        and bool(offer.items)
+        and is_marketing(offer.placement, rules.contact)
+    )
+
+
+def log_send(serving: Serving, offer: Offer, arm: Arm, now: datetime) -> str:
+    """Record a sent marketing list as a contact (synchronously); returns its exposure id."""
+    exposure_id = new_exposure_id()
+    exposure = Exposure(
+        exposure_id,
+        offer.customer_id,
+        offer.placement,
+        offer.model_version,
+        tuple(item.item_id for item in offer.items),
+        now,
+        arm.experiment,
+        arm.variant,
+    )
+    with serving.store.begin() as conn:
+        record_send(conn, exposure)
     return exposure_id

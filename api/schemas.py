@@ -19,6 +19,15 @@ Explain = Annotated[
     Query(description="also list the candidates the rules removed and the rule that removed each"),
 ]
 
+Send = Annotated[
+    bool,
+    Query(
+        description="the caller sends this list (mails it): a marketing placement's served "
+        "list is then recorded as a contact and counts toward the contact cap; without it the "
+        "call is a render, which never counts"
+    ),
+]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -10,8 +10,10 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import ServingDep
 from api.email_blocks import render_block
-from api.schemas import Id, Limit, Placement, error_responses
+from api.exposure import is_send, log_send
+from api.schemas import Id, Limit, Placement, Send, error_responses
 from recsys.customer_view import load_customer_data
+from recsys.experiments import NO_ARM
 from recsys.offers import recommend_for_customer
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
@@ -34,12 +36,15 @@ async def email_block(
         str | None,
         Query(max_length=200, description="title above the items (default per placement)"),
     ] = None,
+    send: Send = False,
 ) -> HTMLResponse:
     """The items of `/recommendations` rendered as one HTML table with inline CSS.
 
     The same items, rules and fallbacks as the JSON endpoint; a placement the contact
-    policy suppresses renders an empty block (`X-Recsys-Suppressed` says why).
+    policy suppresses renders an empty block (`X-Recsys-Suppressed` says why). With
+    `send=true` a served marketing block is recorded as a contact (`X-Exposure-Id`).
     """
+    now = datetime.now(UTC).replace(tzinfo=None)
     with serving.store.connect() as conn:
         data = load_customer_data(conn, customer_id)
     offer = recommend_for_customer(
@@ -49,10 +54,12 @@ async def email_block(
         data,
         placement=placement,
         limit=limit,
-        now=datetime.now(UTC).replace(tzinfo=None),
+        now=now,
     )
     html = render_block([i.to_dict() for i in offer.items], placement=placement, heading=heading)
     headers = {"X-Model-Version": offer.model_version}
     if offer.suppressed:
         headers["X-Recsys-Suppressed"] = offer.suppressed
+    if send and is_send(offer, serving.rules):
+        headers["X-Exposure-Id"] = log_send(serving, offer, NO_ARM, now)
     return HTMLResponse(str(html), headers=headers)

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import Serving, ServingDep
-from api.errors import NotFound
-from api.exposure import arm_for, log_exposure
+from api.errors import InvalidRequest, NotFound
+from api.exposure import arm_for, is_send, log_exposure, log_send
 from api.schemas import (
     CrossSellIn,
     Explain,
@@ -26,6 +26,7 @@ from api.schemas import (
     Limit,
     Placement,
     RecommendationsOut,
+    Send,
     error_responses,
 )
 from recsys.customer_view import load_customer_data
@@ -112,9 +113,12 @@ async def customer_recommendations(
     placement: Annotated[Placement, Query()] = "newsletter",
     as_of: AsOf = None,
     explain: Explain = False,
+    send: Send = False,
 ) -> JSONResponse:
     """Personalized in-stock items; an unknown customer gets popular items (`fallback: true`)."""
     replay = _replay_at(as_of, serving)
+    if send and replay is not None:
+        raise InvalidRequest("send: a replay (as_of) records nothing, so it cannot be a send")
     now = replay or _now()
     arm, model, rules = arm_for(serving, customer_id, placement)
     offer = recommend_for_customer(
@@ -128,7 +132,12 @@ async def customer_recommendations(
         explain=explain,
         behaviour_cache=serving.behaviour_cache(model, rules),
     )
-    exposure_id = None if replay is not None else log_exposure(serving, offer, arm, now)
+    if replay is not None:
+        exposure_id = None
+    elif send and is_send(offer, rules):
+        exposure_id = log_send(serving, offer, arm, now)
+    else:
+        exposure_id = log_exposure(serving, offer, arm, now)
     return _render(offer, serving, explain, arm, exposure_id)
 
 

@@ -44,7 +44,7 @@ AsOfOption = Annotated[
     typer.Option(
         "--as-of",
         help="ISO instant the rules, tiers and contact cap are evaluated at (replays; "
-        "default: now on the campaign day)",
+        "default: the real clock, which is also the send time recorded)",
     ),
 ]
 WorkersOption = Annotated[

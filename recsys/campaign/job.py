@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,9 +41,6 @@ log = structlog.get_logger(__name__)
 OCCASIONS: tuple[Occasion, ...] = ("anniversary", "birthday")
 #: Why a due customer got no offer, in the order they are checked.
 SKIP_REASONS = ("already_sent", "no_email", "opted_out", "cap_reached", "held_out")
-#: Hour (UTC) of the campaign day used as `now` when none is given: the contact
-#: cap and the loyalty window are evaluated at the moment the mails go out.
-SEND_HOUR_UTC = 9
 # A voucher code collision needs ~2^28 codes issued; retrying a few times is plenty.
 _CODE_ATTEMPTS = 3
 
@@ -80,9 +77,14 @@ class CampaignSummary:
         }
 
 
-def default_now(day: date) -> datetime:
-    """The campaign's instant: `day` at SEND_HOUR_UTC, naive UTC."""
-    return datetime(day.year, day.month, day.day, SEND_HOUR_UTC)
+def default_now() -> datetime:
+    """The campaign's instant when none is given: the clock when the run starts, naive UTC.
+
+    It is the send time the contact log records and the `now` of the contact cap, so a
+    marketing call after the run sees the contact (a fixed hour of the campaign day
+    would let a call made earlier that morning, or any day before, ignore it).
+    """
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def run_campaign(
@@ -110,8 +112,9 @@ def run_campaign(
     `journal_dir` holds the crash journal (None: no journal, so a killed run
     may lose the lines of the batch in flight, though never duplicate them).
     `out_path` names the file behind `out`, so a later recovery can tell which
-    lines reached it. `now` (naive UTC) defaults to `default_now(day)`; it is
-    the contact instant recorded and the `now` of the contact cap and tiers.
+    lines reached it. `now` (naive UTC) defaults to `default_now()`, the real clock;
+    it is the contact instant recorded and the `now` of the contact cap and tiers
+    (pass one only to replay a past instant).
     `progress(done, total)` is called after each batch. `workers` > 1 runs the
     rules in that many forked processes (`recsys.campaign.drafting`); the store,
     journal and output are only touched here, in batch order. Dry runs write lines
@@ -129,7 +132,7 @@ def run_campaign(
         if count_customers(conn) == 0:
             raise CampaignError("the store has no customers; run `recsys ingest customers` first")
         due = due_customers(conn, occasion, day)
-    instant = now if now is not None else default_now(day)
+    instant = now if now is not None else default_now()
     log.info("campaign_started", occasion=occasion, date=day.isoformat(), selected=len(due),
              dry_run=dry_run, model_version=model.version)
 

@@ -37,6 +37,8 @@ class Exposure:
     voucher_code: str | None = None
     voucher_percent: float | None = None
     voucher_reason: str | None = None
+    #: Declared sent by the caller (`send=true`): a marketing contact (`recsys.store.contacts`).
+    sent: bool = False
 
     def row(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class Exposure:
             "voucher_percent": self.voucher_percent,
             "voucher_reason": self.voucher_reason,
             "shown_at": self.shown_at,
+            "sent": self.sent,
         }
 
     @staticmethod
@@ -61,6 +64,7 @@ class Exposure:
             m["exposure_id"], m["customer_id"], m["placement"], m["model_version"],
             tuple(json.loads(m["items"])), m["shown_at"], m["experiment"], m["variant"],
             bool(m["held_out"]), m["voucher_code"], m["voucher_percent"], m["voucher_reason"],
+            bool(m["sent"]),
         )
 
 

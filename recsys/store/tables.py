@@ -126,8 +126,19 @@ exposures = Table(
     Column("voucher_percent", Float),
     Column("voucher_reason", String),
     Column("shown_at", DateTime, nullable=False),
+    # A list the caller declared as sent (`send=true`, migration 0005): it is a marketing
+    # contact and counts toward the contact cap like a campaign's contact-log row.
+    Column("sent", Boolean, nullable=False, server_default=text("false")),
     Index("ix_exposures_customer_shown", "customer_id", "shown_at"),
     Index("ix_exposures_shown", "shown_at"),
+    # Every request reads the customer's sends; renders (most exposures) stay out of it.
+    Index(
+        "ix_exposures_customer_sent",
+        "customer_id",
+        "shown_at",
+        sqlite_where=text("sent = 1"),
+        postgresql_where=text("sent"),
+    ),
 )
 
 clicks = Table(

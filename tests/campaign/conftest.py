@@ -24,6 +24,8 @@ from training.serving import load_serving_model
 __all__ = ["demo_dir"]
 
 DAY = date(2026, 11, 22)
+#: The instant the tests' scheduler runs DAY's job (the job itself defaults to the clock).
+SENT_AT = datetime(2026, 11, 22, 9, 0)
 OTHER_DAY = date(2020, 1, 15)
 
 

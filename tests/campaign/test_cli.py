@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from recsys.store.tables import contact_log, vouchers
-from tests.campaign.conftest import DAY, Shop, read_lines, setup_shop
+from tests.campaign.conftest import DAY, SENT_AT, Shop, read_lines, setup_shop
 
 
 def _cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "recsys", "campaign", *args]
+    return [sys.executable, "-m", "recsys", "campaign", *args, "--as-of", SENT_AT.isoformat()]
 
 
 def _cli(shop: Shop, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,7 @@ from recsys.campaign.job import CampaignError
 from recsys.campaign.journal import Journal, render_line
 from recsys.rules.tiers import voucher_percent
 from recsys.store.tables import contact_log, customers, vouchers
-from tests.campaign.conftest import DAY, Shop, read_lines, setup_shop
+from tests.campaign.conftest import DAY, SENT_AT, Shop, read_lines, setup_shop
 
 LINE_FIELDS = [
     "customer_id", "email", "occasion", "date", "years", "tier", "voucher", "voucher_reason",
@@ -31,7 +31,7 @@ CODE = re.compile(rf"^ANNIV(-[{ALPHABET}]{{4}}){{3}}$")
 def _run(shop: Shop, out: io.StringIO | Any, **kwargs: Any) -> CampaignSummary:
     options: dict[str, Any] = {
         "occasion": "anniversary", "day": DAY, "journal_dir": shop.settings.home / "campaigns",
-        "batch_size": 3, **kwargs,
+        "batch_size": 3, "now": SENT_AT, **kwargs,
     }
     return run_campaign(shop.engine, shop.model, shop.rules, shop.catalog, out=out, **options)
 
