@@ -99,6 +99,21 @@ class ServingModel:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemFilters:
+    """A caller's filters for one list: items never to serve, categories to serve from.
+
+    A category means itself and everything under it (`recsys.rules.hierarchy`); with
+    several, an item under any of them qualifies.
+    """
+
+    exclude: frozenset[str] = frozenset()
+    categories: tuple[str, ...] = ()
+
+
+NO_FILTERS = ItemFilters()
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerData:
     """What the store knows of one customer, loaded before the rules run."""
 
@@ -196,6 +211,7 @@ def recommend_for_customer(
     scored: Sequence[ScoredItem] | None = None,
     behaviour_cache: dict[str, CategoryBehaviour | None] | None = None,
     explain: bool = False,
+    filters: ItemFilters = NO_FILTERS,
 ) -> Offer:
     """Personalized items for one customer under a placement's recipe.
 
@@ -206,6 +222,8 @@ def recommend_for_customer(
     `behaviour_cache` share resolved category behaviours between its customers
     (valid while `model` and `rules` stay the same). `explain` records the removed
     candidates (`Offer.explanation`); a suppressed placement then still runs the rules.
+    `filters` are the caller's (`exclude`, `category`): they apply to the model's
+    candidates and the fillers alike, so a narrow category may serve fewer than `limit`.
     """
     pool = rules.candidates.pool_size
     purchases = list(data.purchases)
@@ -272,6 +290,8 @@ def recommend_for_customer(
         placement=placement,
         customer_id=data.customer_id,
         behaviour_cache=behaviour_cache,
+        exclude_items=filters.exclude,
+        categories=filters.categories,
     )
     removals: list[Removal] | None = [] if explain else None
     offer_list = run_pipeline(
@@ -307,6 +327,7 @@ def cross_sell(
     now: datetime,
     explain: bool = False,
     behaviour_cache: dict[str, CategoryBehaviour | None] | None = None,
+    filters: ItemFilters = NO_FILTERS,
 ) -> Offer:
     """Complements of a basket; unknown basket items are ignored and reported in `warnings`."""
     known = [i for i in dict.fromkeys(items) if i in catalog]
@@ -324,6 +345,7 @@ def cross_sell(
         basket=known,
         explain=explain,
         behaviour_cache=behaviour_cache,
+        filters=filters,
     )
     return replace(offer, warnings=warnings)
 
@@ -338,6 +360,7 @@ def item_complements(
     now: datetime,
     explain: bool = False,
     behaviour_cache: dict[str, CategoryBehaviour | None] | None = None,
+    filters: ItemFilters = NO_FILTERS,
 ) -> Offer:
     """Items bought with `item_id` (learned and configured), for product blocks in emails."""
     similar: list[ScoredItem] = []
@@ -357,4 +380,5 @@ def item_complements(
         scored=similar,
         explain=explain,
         behaviour_cache=behaviour_cache,
+        filters=filters,
     )

@@ -11,12 +11,14 @@ from fastapi.responses import HTMLResponse
 from api.deps import ServingDep
 from api.email_blocks import render_block
 from api.exposure import is_send, log_send
+from api.filters import Category, Exclude, item_filters
 from api.schemas import Id, Limit, Placement, Send, error_responses
+from api.strict_query import StrictQueryRoute
 from recsys.customer_view import load_customer_data
 from recsys.experiments import NO_ARM
 from recsys.offers import recommend_for_customer
 
-router = APIRouter(prefix="/v1", tags=["recommendations"])
+router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=StrictQueryRoute)
 
 
 @router.get(
@@ -37,6 +39,8 @@ async def email_block(
         Query(max_length=200, description="title above the items (default per placement)"),
     ] = None,
     send: Send = False,
+    exclude: Exclude = None,
+    category: Category = None,
 ) -> HTMLResponse:
     """The items of `/recommendations` rendered as one HTML table with inline CSS.
 
@@ -44,6 +48,7 @@ async def email_block(
     policy suppresses renders an empty block (`X-Recsys-Suppressed` says why). With
     `send=true` a served marketing block is recorded as a contact (`X-Exposure-Id`).
     """
+    filters = item_filters(exclude, category)
     now = datetime.now(UTC).replace(tzinfo=None)
     with serving.store.connect() as conn:
         data = load_customer_data(conn, customer_id)
@@ -55,6 +60,7 @@ async def email_block(
         placement=placement,
         limit=limit,
         now=now,
+        filters=filters,
     )
     html = render_block([i.to_dict() for i in offer.items], placement=placement, heading=heading)
     headers = {"X-Model-Version": offer.model_version}

@@ -10,12 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from api.deps import CatalogDep, ExposuresDep, SettingsDep, StoreDep
 from api.errors import Conflict, InvalidRequest, Rejected, UnknownItems
 from api.schemas import ClickIn, ClickRecorded, OrderIn, OrderRecorded, error_responses
+from api.strict_query import StrictQueryRoute
 from recsys.feedback.events import FeedbackError, UnknownExposure, check_touch, click, record_touch
 from recsys.order_bounds import OrderBounds
 from recsys.store.purchases import OrderConflict, OrderLineIn, record_order
 from recsys.store.purchases import OrderIn as StoreOrder
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], route_class=StrictQueryRoute)
 
 
 @router.post(

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Path
 from api.deps import RulesDep, StoreDep
 from api.errors import NotFound
 from api.schemas import Id, LoyaltyOut, error_responses
+from api.strict_query import StrictQueryRoute
 from recsys.customer_view import loyalty_for
 
-router = APIRouter(prefix="/v1", tags=["loyalty"])
+router = APIRouter(prefix="/v1", tags=["loyalty"], route_class=StrictQueryRoute)
 
 
 @router.get(

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from api.deps import Serving, ServingDep
 from api.errors import InvalidRequest, NotFound
 from api.exposure import arm_for, is_send, log_exposure, log_send
+from api.filters import Category, Exclude, item_filters
 from api.schemas import (
     CrossSellIn,
     Explain,
@@ -29,12 +30,13 @@ from api.schemas import (
     Send,
     error_responses,
 )
+from api.strict_query import StrictQueryRoute
 from recsys.customer_view import load_customer_data
 from recsys.experiments import NO_ARM, Arm
 from recsys.offers import CustomerData, Offer, cross_sell, item_complements, recommend_for_customer
 from recsys.rules._time import naive_utc
 
-router = APIRouter(prefix="/v1", tags=["recommendations"])
+router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=StrictQueryRoute)
 
 
 def _now() -> datetime:
@@ -114,8 +116,11 @@ async def customer_recommendations(
     as_of: AsOf = None,
     explain: Explain = False,
     send: Send = False,
+    exclude: Exclude = None,
+    category: Category = None,
 ) -> JSONResponse:
     """Personalized in-stock items; an unknown customer gets popular items (`fallback: true`)."""
+    filters = item_filters(exclude, category)
     replay = _replay_at(as_of, serving)
     if send and replay is not None:
         raise InvalidRequest("send: a replay (as_of) records nothing, so it cannot be a send")
@@ -131,6 +136,7 @@ async def customer_recommendations(
         now=now,
         explain=explain,
         behaviour_cache=serving.behaviour_cache(model, rules),
+        filters=filters,
     )
     if replay is not None:
         exposure_id = None
@@ -147,9 +153,15 @@ async def customer_recommendations(
     responses=error_responses(401, 413, 422, 503),
 )
 async def basket_cross_sell(
-    body: CrossSellIn, serving: ServingDep, as_of: AsOf = None, explain: Explain = False
+    body: CrossSellIn,
+    serving: ServingDep,
+    as_of: AsOf = None,
+    explain: Explain = False,
+    exclude: Exclude = None,
+    category: Category = None,
 ) -> JSONResponse:
     """Complements of a basket; its items and their durable categories are excluded."""
+    filters = item_filters(exclude, category)
     replay = _replay_at(as_of, serving)
     now = replay or _now()
     data = (
@@ -168,6 +180,7 @@ async def basket_cross_sell(
         now=now,
         explain=explain,
         behaviour_cache=serving.behaviour_cache(model, rules),
+        filters=filters,
     )
     exposure_id = None if replay is not None else log_exposure(serving, offer, arm, now)
     return _render(offer, serving, explain, arm, exposure_id)
@@ -184,8 +197,11 @@ async def complements(
     limit: Annotated[Limit, Query()] = 4,
     as_of: AsOf = None,
     explain: Explain = False,
+    exclude: Exclude = None,
+    category: Category = None,
 ) -> JSONResponse:
     """Items bought together with an item (learned) or configured as its complements."""
+    filters = item_filters(exclude, category)
     if item_id not in serving.catalog:
         raise NotFound(f"item {item_id!r} is not in the catalog")
     replay = _replay_at(as_of, serving)
@@ -199,6 +215,7 @@ async def complements(
         now=now,
         explain=explain,
         behaviour_cache=serving.behaviour_cache(serving.model, serving.rules),
+        filters=filters,
     )
     exposure_id = None if replay is not None else log_exposure(serving, offer, NO_ARM, now)
     return _render(offer, serving, explain, NO_ARM, exposure_id)

@@ -48,6 +48,9 @@ class RuleContext:
     category table from the model artifact and `complements` its learned
     co-purchases. `basket` holds the item ids of the basket or the order just
     placed; `contact_history` the UTC instants of earlier marketing contacts.
+    `exclude_items` and `categories` are the caller's filters for this one list
+    (`?exclude=`, `?category=`): those items are never served, and with categories
+    only items under one of them are.
     """
 
     now: datetime
@@ -60,6 +63,8 @@ class RuleContext:
     basket: Sequence[str] = ()
     placement: str = "newsletter"
     customer_id: str | None = None
+    exclude_items: frozenset[str] = frozenset()
+    categories: tuple[str, ...] = ()
     #: Resolved behaviours by item id, shared by the contexts of one batch job (the
     #: campaign), whose model, catalog and rules stay fixed; None resolves every time.
     behaviour_cache: dict[str, CategoryBehaviour | None] | None = field(

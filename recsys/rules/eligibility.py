@@ -1,4 +1,4 @@
-"""Eligibility: only in-stock catalog items that the rules file does not exclude."""
+"""Eligibility: only in-stock catalog items that neither the rules file nor the request excludes."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from recsys.rules.hierarchy import under_any
 
 
 def eligibility(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candidate]:
-    """Drop unknown items, out-of-stock items and `[eligibility]` exclusions.
+    """Drop unknown items, out-of-stock items, `[eligibility]` exclusions and what the
+    request filters out (`ctx.exclude_items`; outside `ctx.categories` when it has any).
 
     An item missing from the catalog is dropped rather than trusted: the
     response needs its name, price and link, and stock cannot be checked.
     """
-    excluded_items = set(ctx.config.eligibility.exclude_items)
+    excluded_items = set(ctx.config.eligibility.exclude_items) | ctx.exclude_items
     excluded_categories = ctx.config.eligibility.exclude_categories
+    wanted = ctx.categories
     catalog = ctx.catalog
     kept = []
     for candidate in candidates:
@@ -23,6 +25,8 @@ def eligibility(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candi
         if item is None or not item.in_stock or item.item_id in excluded_items:
             continue
         if excluded_categories and item.category and under_any(item.category, excluded_categories):
+            continue
+        if wanted and not (item.category and under_any(item.category, wanted)):
             continue
         kept.append(candidate)
     return kept

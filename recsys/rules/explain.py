@@ -29,7 +29,7 @@ class Explanation:
 
     `rule`: the pipeline rule (its function name) or `contact_policy`; `reason`: a
     finer code (`out_of_stock`, `not_in_catalog`, `excluded`, `already_bought`,
-    `cooldown`, `in_basket`, `basket_durable`, `duplicate`, `opted_out`,
+    `not_in_category`, `cooldown`, `in_basket`, `basket_durable`, `duplicate`, `opted_out`,
     `cap_reached`, or the rule name for a rule this module does not know);
     `detail`: a sentence for people; `until`: when the rule stops applying (naive
     UTC), if it ever does.
@@ -99,6 +99,10 @@ def _eligibility(candidate: Candidate, ctx: RuleContext) -> Described:
         return "not_in_catalog", "not in the catalog", None
     if not item.in_stock:
         return "out_of_stock", "out of stock", None
+    if item.item_id in ctx.exclude_items:
+        return "excluded", "excluded by the request (exclude)", None
+    if ctx.categories and not (item.category and under_any(item.category, ctx.categories)):
+        return "not_in_category", f"not under the requested {', '.join(ctx.categories)}", None
     return "excluded", "excluded by [eligibility] in rules.toml", None
 
 
