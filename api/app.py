@@ -14,6 +14,7 @@ from api.behaviour_cache import BehaviourCache
 from api.body_limit import BodyLimitMiddleware
 from api.catalog_cache import CatalogCache
 from api.console import install_console
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
@@ -70,6 +71,9 @@ def create_app(
         summary="Loyalty and personalized-offer recommender",
         version="1",
         lifespan=lifespan,
+        # Served from installed assets instead of a CDN (`api.docs`).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     # Rules handed in stay fixed; otherwise the file is followed (experiments end without
@@ -98,6 +102,7 @@ def create_app(
     for router in (recommendations.router, email_blocks.router, loyalty.router, events.router):
         app.include_router(router)
     _document_security(app, required=bool(settings.api_keys))
+    install_docs(app)
     install_console(app)
     return app
 

@@ -24,6 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
 
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
 
 class ApiError(Exception):
     status = 400
@@ -96,10 +98,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        return error_response(exc.status_code, code, str(exc.detail))
+        code = {
+            400: "unreadable_body", 404: "not_found", 405: "method_not_allowed", 413: "too_large"
+        }.get(exc.status_code, "http_error")
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == _FASTAPI_BODY_ERROR:
+            # FastAPI's words for a body it could not decode before parsing any JSON.
+            message = "the body could not be read: send UTF-8 JSON; nothing was recorded"
+        response = error_response(exc.status_code, code, message)
+        # A 405 keeps its `Allow` header (the methods the path takes), as HTTP asks.
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

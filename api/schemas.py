@@ -152,13 +152,28 @@ class ErrorOut(BaseModel):
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI entries for the error statuses a route can answer."""
-    text = {
-        400: "invalid content",
-        401: "missing or invalid API key",
-        404: "not found",
-        409: "conflicts with a recorded order",
-        413: "request body too large",
-        422: "invalid request",
-        503: "no model loaded yet",
+    return {s: {"model": ErrorOut, "description": _ERROR_TEXT[s]} for s in statuses}
+
+
+_ERROR_TEXT = {
+    400: "the body is not UTF-8 text (JSON is parsed only after that)",
+    401: "missing or invalid API key",
+    404: "not found",
+    409: "conflicts with a recorded order",
+    413: "request body too large",
+    422: "invalid request",
+    503: "no model loaded yet",
+}
+
+
+def json_error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """`error_responses` for a route whose own answer is not JSON (the email block).
+
+    FastAPI files a `model` under the route's media type (text/html there); errors are
+    JSON whatever the route answers, so they name the schema under application/json.
+    """
+    ref = {"$ref": "#/components/schemas/ErrorOut"}
+    return {
+        s: {"description": _ERROR_TEXT[s], "content": {"application/json": {"schema": ref}}}
+        for s in statuses
     }
-    return {s: {"model": ErrorOut, "description": text[s]} for s in statuses}

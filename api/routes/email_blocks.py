@@ -12,7 +12,7 @@ from api.deps import ServingDep
 from api.email_blocks import render_block
 from api.exposure import is_send, log_send
 from api.filters import Category, Exclude, item_filters
-from api.schemas import Id, Limit, Placement, Send, error_responses
+from api.schemas import Id, Limit, Placement, Send, json_error_responses
 from api.strict_query import StrictQueryRoute
 from recsys.customer_view import load_customer_data
 from recsys.experiments import NO_ARM
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=StrictQue
     response_class=HTMLResponse,
     responses={
         200: {"content": {"text/html": {}}, "description": "the product block"},
-        **error_responses(401, 422, 503),
+        **json_error_responses(401, 422, 503),
     },
 )
 async def email_block(

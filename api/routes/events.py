@@ -89,7 +89,7 @@ def _check_bounds(body: OrderIn, bounds: OrderBounds) -> None:
 @router.post(
     "/events/clicks",
     response_model=ClickRecorded,
-    responses=error_responses(401, 404, 413, 422),
+    responses=error_responses(400, 401, 404, 413, 422),
 )
 def click_event(body: ClickIn, store: StoreDep, exposures: ExposuresDep) -> ClickRecorded:
     """Record a click on an item of an exposure; the same click again changes nothing."""

@@ -150,7 +150,7 @@ async def customer_recommendations(
 @router.post(
     "/recommendations/cross-sell",
     response_model=RecommendationsOut,
-    responses=error_responses(401, 413, 422, 503),
+    responses=error_responses(400, 401, 413, 422, 503),
 )
 async def basket_cross_sell(
     body: CrossSellIn,

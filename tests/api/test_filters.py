@@ -36,8 +36,8 @@ def test_exclude_drops_the_items_and_the_list_is_still_full(
     # The rest keeps its order; unknown ids are harmless.
     kept = [i for i in plain if i not in {plain[0], plain[2], plain[4]}]
     assert _ids(excluded)[: len(kept)] == kept
-    with_ghost = client.get(url, params={"limit": 6, "exclude": "no-such-item"}).json()
-    assert _ids(with_ghost) == plain
+    for harmless in ("no-such-item", ",,", "x" * 300):
+        assert _ids(client.get(url, params={"limit": 6, "exclude": harmless}).json()) == plain
 
 
 def test_category_keeps_to_the_category_and_explain_says_why(
@@ -67,20 +67,20 @@ def test_category_keeps_to_the_category_and_explain_says_why(
     assert block.status_code == 200 and plain[0]["item_id"] not in block.text
 
 
-BAD_FILTERS = [
-    ({"category": "a//b"}, "empty level"),
-    ({"category": " electronics"}, "spaces"),
-    ({"exclude": "ok,bad\x01id"}, "control characters"),
-    ({"exclude": ",".join(f"I{n}" for n in range(201))}, "at most 200"),
+BAD_FILTERS: list[dict[str, str | list[str]]] = [
+    {"category": "a//b"},
+    {"category": " electronics"},
+    {"category": "books/"},
+    {"category": [f"c{n}" for n in range(21)]},
+    {"exclude": "ok,bad\x01id"},
 ]
 
 
 def test_bad_filters_are_a_422_naming_the_parameter(client: TestClient) -> None:
-    for params, fragment in BAD_FILTERS:
+    for params in BAD_FILTERS:
         response = client.get("/v1/customers/C1/recommendations", params=params)
         assert response.status_code == 422, params
-        message = response.json()["error"]["message"]
-        assert fragment in message and message.split(":")[0] in params
+        assert next(iter(params)) in response.json()["error"]["message"]
 
 
 @pytest.fixture
