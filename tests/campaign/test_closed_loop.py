@@ -13,7 +13,7 @@ from recsys.experiments import assign_variant, campaign_holdout
 from recsys.rules.config import RulesConfig, parse_rules
 from recsys.store.contacts import contact_history
 from recsys.store.tables import contact_log, exposures, vouchers
-from tests.campaign.conftest import DAY, Shop, read_lines, setup_shop
+from tests.campaign.conftest import DAY, SENT_AT, Shop, read_lines, setup_shop
 
 __all__ = ["setup_shop"]
 
@@ -25,7 +25,8 @@ def _rules(**sections: Any) -> RulesConfig:
 def _run(shop: Shop, rules: RulesConfig, out: io.StringIO, **kwargs: Any) -> CampaignSummary:
     return run_campaign(
         shop.engine, shop.model, rules, shop.catalog, occasion="anniversary", day=DAY, out=out,
-        journal_dir=shop.settings.home / "campaigns", batch_size=3, **kwargs,
+        journal_dir=shop.settings.home / "campaigns", batch_size=3,
+        **{"now": SENT_AT, **kwargs},
     )
 
 

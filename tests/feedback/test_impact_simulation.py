@@ -53,7 +53,7 @@ def campaign(engine: Engine, tmp_path: Path) -> tuple[Engine, Settings, list[dic
     out = io.StringIO()
     run_campaign(
         engine, load_serving_model(settings.models_dir), RULES, catalog, occasion="anniversary",
-        day=DAY, out=out, journal_dir=tmp_path / "campaigns", batch_size=500,
+        day=DAY, out=out, journal_dir=tmp_path / "campaigns", batch_size=500, now=AT,
     )
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     return engine, settings, lines
