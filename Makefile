@@ -13,14 +13,17 @@ PORT   ?= 8000
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "==> creating the virtualenv $(VENV) and installing recsys with its dependencies"
+	@echo "    (a minute or two the first time; pip names each package as it goes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 # The bundled demo retailer: generated deterministically, ingested and trained once.
 $(RECSYS_HOME)/.demo-ready: $(STAMP)
+	@echo "==> the demo retailer: generate, ingest, train (about a minute; once, under $(RECSYS_HOME))"
 	$(BIN)/recsys demo-data --customers 5000 --items 600 --out $(DEMO)
 	$(BIN)/recsys ingest catalog $(DEMO)/catalog.csv
 	$(BIN)/recsys ingest customers $(DEMO)/customers.csv
@@ -32,6 +35,7 @@ $(RECSYS_HOME)/.demo-ready: $(STAMP)
 demo: $(RECSYS_HOME)/.demo-ready
 
 run: demo
+	@echo "==> serving on http://$(HOST):$(PORT) (another port: make run PORT=8080; Ctrl-C stops)"
 	$(BIN)/recsys serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)

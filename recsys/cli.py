@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from recsys.cli_common import console, out, parse_instant
@@ -16,20 +15,13 @@ from recsys.cli_common import load_rules_or_fail as _rules
 from recsys.cli_common import load_settings as _settings
 from recsys.cli_common import open_store as _engine
 from recsys.cli_common import parse_date as _parse_date
+from recsys.progress import Tracker, progress_for
 
 app = typer.Typer(help="Loyalty and personalized-offer recommender.", no_args_is_help=True)
 
 
-def _progress(transient: bool = False) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f} rows"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=transient,
-        disable=not console.is_terminal,
-    )
+def _progress(transient: bool = False) -> Tracker:
+    return progress_for(console, "rows", transient=transient)
 
 
 @app.command()

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from recsys.cli_common import (
     console,
@@ -21,6 +20,7 @@ from recsys.cli_common import (
     parse_date,
     parse_instant,
 )
+from recsys.progress import Tracker, progress_for
 from recsys.settings import Settings
 
 if TYPE_CHECKING:  # the store module pulls in the rules and numpy; a type is all we need
@@ -176,14 +176,5 @@ def _load(settings: Settings, occasion: str) -> tuple[Any, Any, Any, Any, dict[s
     return engine, model, rules, catalog, variant_models
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("customers"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=not console.is_terminal,
-    )
+def _progress() -> Tracker:
+    return progress_for(console, "customers")
