@@ -61,7 +61,8 @@ def ingest(
     out.print(
         f"{kind}: read {summary.read:,}  accepted {summary.accepted:,}  "
         f"new {summary.inserted:,}  updated {summary.updated:,}  "
-        f"merged {summary.merged:,}  rejected {summary.rejected:,}"
+        f"unchanged {summary.unchanged:,}  merged {summary.merged:,}  "
+        f"rejected {summary.rejected:,}"
     )
     for warning, count in summary.warnings.items():
         out.print(f"  warning: {warning}: {count:,}")

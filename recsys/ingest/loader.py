@@ -20,6 +20,7 @@ from recsys.ingest.mapping import ColumnMap, apply_columns, resolve_columns
 from recsys.ingest.prefetch import prefetch
 from recsys.ingest.readers import iter_batches, read_header
 from recsys.ingest.schema import Kind
+from recsys.ingest.unchanged import unchanged_entities, unchanged_lines
 from recsys.ingest.validate import (
     LINE,
     REASON,
@@ -40,7 +41,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass(slots=True)
 class IngestSummary:
-    """What a load did. `updated` counts accepted rows whose key already existed (or repeated)."""
+    """What a load did. `inserted`: new keys; `unchanged`: rows an earlier load stored with the
+    same values; `updated`: the other accepted rows whose key already existed (or repeated
+    in an earlier batch of the file); `merged`: lines folded into another of their key."""
 
     kind: str
     path: Path
@@ -48,6 +51,7 @@ class IngestSummary:
     accepted: int = 0
     inserted: int = 0
     updated: int = 0
+    unchanged: int = 0
     merged: int = 0
     rejected: int = 0
     warnings: Counter[str] = field(default_factory=Counter)
@@ -326,6 +330,9 @@ class _TransactionsWriter:
             summary.warnings["orders with lines at different times (earliest kept)"] += conflicting
         summary.accepted += settled.accepted
         summary.merged += settled.accepted - settled.lines.frame.height
+        summary.unchanged += unchanged_lines(
+            self.conn, settled.lines.frame, settled.per_order, stored, self.load_id
+        )
         if settled.lines.frame.height:
             self.writer.upsert(bulk.CUSTOMER_IDS, settled.customers)
             # Keys of orders the store does not hold yet cannot conflict.
@@ -343,11 +350,15 @@ def _process_entity(
     writer: bulk.BulkWriter,
     summary: IngestSummary,
     revision: int,
+    conn: Connection,
 ) -> _Rejected:
     key = "item_id" if kind == "catalog" else "customer_id"
     # A file may list a key twice: the last row wins.
     valid = checked.valid.unique(subset=key, keep="last", maintain_order=True).drop(LINE)
     summary.accepted += checked.valid.height
+    summary.unchanged += unchanged_entities(
+        conn, items if kind == "catalog" else customers, key, valid
+    )
     if kind == "catalog":
         # Stamped so the API's catalog cache re-reads only what this load wrote.
         valid = valid.with_columns(pl.lit(revision, pl.Int64).alias("revision"))
@@ -428,7 +439,9 @@ def ingest_file(
                     assert tx_writer is not None
                     rejected = tx_writer.process(prepared, summary)
                 else:
-                    rejected = _process_entity(raw, prepared, kind, writer, summary, revision)
+                    rejected = _process_entity(
+                        raw, prepared, kind, writer, summary, revision, conn
+                    )
                 summary.rejected += rejected.rejects.height
                 summary.reasons.update(rejected.reasons)
                 rejects_file.write(rejected)
@@ -441,13 +454,16 @@ def ingest_file(
         ok = True
     finally:
         rejects_file.close(keep=ok and summary.rejected > 0)
-    summary.updated = summary.accepted - summary.merged - summary.inserted
+    summary.updated = (
+        summary.accepted - summary.merged - summary.inserted - summary.unchanged
+    )
     log.debug(
         "ingest_finished",
         kind=kind,
         path=str(path),
         accepted=summary.accepted,
         inserted=summary.inserted,
+        unchanged=summary.unchanged,
         rejected=summary.rejected,
     )
     summary.rejects_path = rejects_file.path if summary.rejected else None

@@ -265,6 +265,52 @@ def test_loading_the_same_file_twice_changes_nothing(
     again = load(engine, tmp_path, "transactions", path, chunk_rows=1)
     assert dump(engine) == once
     assert again.inserted == 0
+    # O1/CAP's two lines merge into the stored line (3 at 11.0): both keys are unchanged.
+    assert (again.accepted, again.merged, again.unchanged, again.updated) == (3, 1, 2, 0)
+
+
+def test_a_reingested_file_reports_its_rows_unchanged_and_an_edit_as_updated(
+    engine: Engine, catalog: Path, tmp_path: Path
+) -> None:
+    tx = [
+        ["O1", "C1", "CAP", "2", "10", "2026-01-01"],
+        ["O1", "C1", "CAP", "1", "13", "2026-01-01"],  # same key: merged into the line above
+        ["O1", "C1", "TV1", "1", "", "2026-01-01"],  # no price: null equals null
+        ["O2", "C2", "TV1", "1", "499", "2026-01-02"],
+    ]
+    people = [["C1", "a@example.com", "2024-02-03", "", "true"], ["C2", "", "", "", "false"]]
+    files = {
+        "catalog": catalog,
+        "customers": write_csv(
+            tmp_path / "people.csv",
+            ["customer_id", "email", "joined_at", "birthday", "marketing_opt_in"], people,
+        ),
+        "transactions": write_csv(tmp_path / "t.csv", TX_HEADER, tx),
+    }
+    first = {kind: load(engine, tmp_path, kind, path, chunk_rows=10) for kind, path in
+             files.items()}
+    for kind, path in files.items():
+        again = load(engine, tmp_path, kind, path, chunk_rows=10)
+        unique = first[kind].accepted - first[kind].merged
+        assert (again.inserted, again.updated, again.unchanged) == (0, 0, unique), kind
+    edited = {
+        "catalog": write_csv(tmp_path / "c2.csv", CATALOG_HEADER, [
+            [*CATALOG_ROWS[0][:-1], "0" if CATALOG_ROWS[0][-1] != "0" else "1"],
+            *CATALOG_ROWS[1:],
+        ]),
+        "customers": write_csv(
+            tmp_path / "people2.csv",
+            ["customer_id", "email", "joined_at", "birthday", "marketing_opt_in"],
+            [people[0], ["C2", "", "", "1990-05-06", "false"]],
+        ),
+        "transactions": write_csv(
+            tmp_path / "t2.csv", TX_HEADER, [*tx[:3], [*tx[3][:4], "450", tx[3][5]]]
+        ),
+    }
+    for kind, path in edited.items():
+        summary = load(engine, tmp_path, kind, path, chunk_rows=10)
+        unique = summary.accepted - summary.merged
+        assert (summary.inserted, summary.updated, summary.unchanged) == (0, 1, unique - 1), kind
 
 
 def test_mapped_columns_and_hierarchical_category(engine: Engine, tmp_path: Path) -> None:
