@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, str] = {
     "campaign": "bench.campaign",  # campaign job vs the raw batch recommend
     "spark": "bench.spark",  # MLlib ALS local[2] vs implicit on one CSR (needs .[spark])
     "exposure": "bench.exposure",  # the recommendation endpoint, exposure log on vs off
+    "soak": "bench.soak",  # 3 minutes of 16 closed-loop clients: errors, p99, worker RSS growth
 }
 
 
