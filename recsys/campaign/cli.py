@@ -44,7 +44,7 @@ AsOfOption = Annotated[
     typer.Option(
         "--as-of",
         help="ISO instant the rules, tiers and contact cap are evaluated at (replays; "
-        "default: the real clock, which is also the send time recorded)",
+        "default: the clock, or 09:00 UTC of a past --date; it is the send time recorded)",
     ),
 ]
 WorkersOption = Annotated[

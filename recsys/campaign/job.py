@@ -41,6 +41,8 @@ log = structlog.get_logger(__name__)
 OCCASIONS: tuple[Occasion, ...] = ("anniversary", "birthday")
 #: Why a due customer got no offer, in the order they are checked.
 SKIP_REASONS = ("already_sent", "no_email", "opted_out", "cap_reached", "held_out")
+#: Hour (UTC) of a past campaign day that a run for that day replays (`default_now`).
+REPLAY_HOUR_UTC = 9
 # A voucher code collision needs ~2^28 codes issued; retrying a few times is plenty.
 _CODE_ATTEMPTS = 3
 
@@ -77,14 +79,19 @@ class CampaignSummary:
         }
 
 
-def default_now() -> datetime:
-    """The campaign's instant when none is given: the clock when the run starts, naive UTC.
+def default_now(day: date, clock: datetime | None = None) -> datetime:
+    """The campaign's instant when none is given (naive UTC): the send time the contact log
+    records and the `now` of the contact cap and tiers.
 
-    It is the send time the contact log records and the `now` of the contact cap, so a
-    marketing call after the run sees the contact (a fixed hour of the campaign day
-    would let a call made earlier that morning, or any day before, ignore it).
+    A run for today, or for a day ahead, sends now: the clock (`clock`, default the wall
+    clock). A fixed hour of the day would stamp a 07:11 run at 09:00, so a marketing
+    call at 08:00 would not see the contact. A run for a past day replays that day, at
+    REPLAY_HOUR_UTC (a backfill, the demo); `--as-of` picks another instant.
     """
-    return datetime.now(UTC).replace(tzinfo=None)
+    now = clock if clock is not None else datetime.now(UTC).replace(tzinfo=None)
+    if day >= now.date():
+        return now
+    return datetime(day.year, day.month, day.day, REPLAY_HOUR_UTC)
 
 
 def run_campaign(
@@ -112,9 +119,9 @@ def run_campaign(
     `journal_dir` holds the crash journal (None: no journal, so a killed run
     may lose the lines of the batch in flight, though never duplicate them).
     `out_path` names the file behind `out`, so a later recovery can tell which
-    lines reached it. `now` (naive UTC) defaults to `default_now()`, the real clock;
-    it is the contact instant recorded and the `now` of the contact cap and tiers
-    (pass one only to replay a past instant).
+    lines reached it. `now` (naive UTC) defaults to `default_now(day)`: the real clock,
+    or 09:00 of a past `day`; it is the contact instant recorded and the `now` of the
+    contact cap and tiers.
     `progress(done, total)` is called after each batch. `workers` > 1 runs the
     rules in that many forked processes (`recsys.campaign.drafting`); the store,
     journal and output are only touched here, in batch order. Dry runs write lines
@@ -132,7 +139,7 @@ def run_campaign(
         if count_customers(conn) == 0:
             raise CampaignError("the store has no customers; run `recsys ingest customers` first")
         due = due_customers(conn, occasion, day)
-    instant = now if now is not None else default_now()
+    instant = now if now is not None else default_now(day)
     log.info("campaign_started", occasion=occasion, date=day.isoformat(), selected=len(due),
              dry_run=dry_run, model_version=model.version)
 

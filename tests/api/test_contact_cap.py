@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from sqlalchemy import Engine, delete, select, update
 
 import api.routes.recommendations as recommendations_route
 from api.app import create_app
-from recsys.campaign import run_campaign
+from recsys.campaign import default_now, run_campaign
 from recsys.rules.config import RulesConfig
 from recsys.store.contacts import contact_history
 from recsys.store.tables import contact_log, customers, exposures, vouchers
@@ -60,12 +60,24 @@ def _campaign(shop: Shop, rules: RulesConfig | None = None, **options: object) -
     return [line["customer_id"] for line in read_lines(out.getvalue())]
 
 
+def _due_today(shop: Shop, customer: str) -> date:
+    """Make `customer` due today, as the scheduler's daily run finds them; returns today."""
+    today = _utcnow().date()
+    with shop.engine.begin() as conn:
+        conn.execute(
+            update(customers).where(customers.c.customer_id == customer)
+            .values(joined_at=date(2024, today.month, today.day))
+        )
+    return today
+
+
 def test_the_campaign_stamps_the_real_send_time_and_the_api_then_holds_the_cap(
     shop: Shop,
 ) -> None:
     customer = shop.cast.regular[0]
+    today = _due_today(shop, customer)
     before = _utcnow()
-    assert customer in _campaign(shop)
+    assert customer in _campaign(shop, day=today)
     after = _utcnow()
     with shop.engine.connect() as conn:
         stamped = conn.execute(
@@ -118,14 +130,23 @@ def test_send_true_records_a_contact_and_renders_never_do(shop: Shop) -> None:
 
 def test_the_campaign_skips_a_customer_the_api_just_mailed(shop: Shop) -> None:
     customer = shop.cast.regular[3]
+    today = _due_today(shop, customer)
     with _client(shop) as client:
         assert _newsletter(client, customer, send="true")["items"]
-    assert customer not in _campaign(shop)
+    assert customer not in _campaign(shop, day=today)
     with shop.engine.connect() as conn:
         logged = conn.execute(
             select(contact_log.c.customer_id).where(contact_log.c.customer_id == customer)
         ).all()
     assert logged == []
+
+
+def test_the_default_instant_is_the_clock_unless_the_day_is_past() -> None:
+    clock = datetime(2026, 12, 3, 7, 11)
+    assert default_now(date(2026, 12, 3), clock) == clock  # the scheduler's morning run
+    assert default_now(date(2026, 12, 5), clock) == clock  # an early run sends now too
+    # A past day is replayed at 09:00 of that day (a backfill, the demo).
+    assert default_now(date(2026, 10, 1), clock) == datetime(2026, 10, 1, 9, 0)
 
 
 # --- the property: whatever the order of runs and calls, nobody is mailed over the cap ---
