@@ -507,6 +507,14 @@ def evaluate(
         typer.Option(help="ISO date/time: the end of the test window (default: newest purchase)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print report.json instead")] = False,
+    artifacts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--artifact",
+            help="also score this saved version as it is (e.g. trained on Spark with "
+            "--as-of the test window's start); repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Time-based holdout: served lists (rules on) and raw models against the baselines.
 
@@ -518,6 +526,7 @@ def evaluate(
     from recsys.store.purchases import purchase_frame
     from training.errors import TrainingPipelineError
     from training.evaluate import evaluate as run_evaluation
+    from training.evaluate import saved_model
 
     settings = _settings()
     rules = _rules(settings)
@@ -539,6 +548,7 @@ def evaluate(
             progress.update(task, description=stage, completed=done, total=total)
 
         try:
+            saved = [saved_model(settings.models_dir, version) for version in artifacts or ()]
             result = run_evaluation(
                 purchases,
                 catalog,
@@ -552,6 +562,7 @@ def evaluate(
                 num_threads=threads,
                 served=None if served == "none" else served,
                 rules=rules,
+                artifacts=saved,
             )
         except (TrainingPipelineError, ValueError) as exc:
             raise _fail(str(exc)) from exc

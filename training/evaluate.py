@@ -69,9 +69,11 @@ __all__ = [
     "EvaluationReport",
     "ModelResult",
     "RulesOnSummary",
+    "SavedModel",
     "Split",
     "catalog_items",
     "evaluate",
+    "saved_model",
     "time_split",
     "write_report",
 ]
@@ -106,6 +108,36 @@ class Split:
     end: datetime
     truth_all: dict[str, set[str]]
     truth_new: dict[str, set[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class SavedModel:
+    """A model fitted elsewhere (a saved version, e.g. trained on Spark), scored as it is.
+
+    `trained_until`: its newest training purchase (naive UTC); it must come before the
+    test window. It is scored like the fitted models: its raw rows and its served list.
+    """
+
+    name: str
+    recommender: Any
+    trained_until: datetime
+    params: Mapping[str, Any]
+
+
+def saved_model(models_dir: Path, version: str) -> SavedModel:
+    """Version `version` of `models_dir` as a `SavedModel` named after it; ArtifactError."""
+    from training.artifacts import load_model
+
+    loaded = load_model(models_dir, version, mmap=True)
+    meta = loaded.meta
+    last = meta.data_fingerprint.get("last_purchase")
+    until = datetime.fromisoformat(last) if isinstance(last, str) else meta.created_at
+    engine = meta.extras.get("training_engine")
+    params: dict[str, Any] = {**meta.matrix_params, **meta.params, "version": loaded.version,
+                              "model": meta.model}
+    if isinstance(engine, dict):
+        params["engine"] = engine.get("name")
+    return SavedModel(loaded.version, loaded.recommender, until, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +435,7 @@ def evaluate(
     served: str | None = "auto",
     rules: RulesConfig | None = None,
     placements: Sequence[str] = SERVED_PLACEMENTS,
+    artifacts: Sequence[SavedModel] = (),
 ) -> EvaluationReport:
     """Train each model before the test window and score it, raw and as served, on it.
 
@@ -415,9 +448,12 @@ def evaluate(
     `new` with bought items excluded) and, with a non-empty `catalog`, its served
     newsletter list (`<model>+rules`). The served model also gets a row per placement
     (`served@<placement>`). Care violations are counted for every list. With
-    `out_dir`, writes `report.json` and `report.html` there. Raises TrainingError for
-    an unknown model or parameter, a served model that is not evaluated, or a test
-    window without customers who bought before it.
+    `out_dir`, writes `report.json` and `report.html` there. `artifacts`: models fitted
+    elsewhere (`saved_model`: a Spark-trained version, say), scored after the fitted ones
+    with the same rows under their own name, unchanged. Raises TrainingError for
+    an unknown model or parameter, a served model that is not evaluated, an artifact
+    trained on purchases of the test window, or a test window without customers who
+    bought before it.
     """
     from training.selection import candidate_params, select_model
 
@@ -472,19 +508,10 @@ def evaluate(
     care: dict[str, CareCounts] = {}
     summary: RulesOnSummary | None = None
     n = max(ks)
-    for step, name in enumerate(models):
-        report(f"evaluating {name}", step, len(models))
-        started = time.perf_counter()
-        fitted = fit_model(
-            split.train,
-            catalog,
-            model=name,
-            params=candidate_params(name, catalog_size, (params or {}).get(name)),
-            now=split.cut,
-            num_threads=num_threads,
-        )
-        seconds = time.perf_counter() - started
-        rec = fitted.recommender
+
+    def score(name: str, rec: Any, seconds: float, used: dict[str, Any], step: int) -> None:
+        """The rows of one fitted model: raw on both targets, then as served."""
+        nonlocal summary
         all_lists = {
             c: [s.item_id for s in items] for c, items in rec.recommend_batch(users, n).items()
         }
@@ -492,7 +519,6 @@ def evaluate(
             c: [s.item_id for s in items]
             for c, items in rec.recommend_batch(new_users, n, exclude_seen=True).items()
         }
-        used = {**fitted.params.matrix_json(), **rec.params}
         for target, truth, lists in (
             ("all", split.truth_all, all_lists),
             ("new", split.truth_new, new_lists),
@@ -503,7 +529,7 @@ def evaluate(
                 )
             )
         if inputs is None:
-            continue
+            return
         care[name] = _care(all_lists, split, inputs, k)
         runs = [("newsletter", f"{name}{RULES_SUFFIX}")]
         if name == served_model:
@@ -544,6 +570,30 @@ def evaluate(
                     fillers=ruled.fillers,
                     seconds=ruled.seconds,
                 )
+
+    for step, name in enumerate(models):
+        report(f"evaluating {name}", step, len(models))
+        started = time.perf_counter()
+        fitted = fit_model(
+            split.train,
+            catalog,
+            model=name,
+            params=candidate_params(name, catalog_size, (params or {}).get(name)),
+            now=split.cut,
+            num_threads=num_threads,
+        )
+        seconds = time.perf_counter() - started
+        rec = fitted.recommender
+        score(name, rec, seconds, {**fitted.params.matrix_json(), **rec.params}, step)
+    for saved in artifacts:
+        report(f"evaluating {saved.name}", len(models), len(models))
+        if saved.trained_until > split.cut:
+            raise TrainingError(
+                f"{saved.name} was trained on purchases up to {saved.trained_until:%Y-%m-%d %H:%M}"
+                f", after the test window starts ({split.cut:%Y-%m-%d %H:%M}); train it with "
+                f"--as-of {split.cut.isoformat()}"
+            )
+        score(saved.name, saved.recommender, 0.0, dict(saved.params), len(models))
     complements = None
     if inputs is not None:
         report("complement precision", len(models), len(models))

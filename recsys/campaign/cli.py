@@ -6,6 +6,8 @@ call `run_campaign`, print the summary to stderr (stdout may carry the offers).
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -51,6 +53,26 @@ WorkersOption = Annotated[
     int,
     typer.Option("--workers", min=0, help="processes running the rules (0: one per core)"),
 ]
+EngineOption = Annotated[
+    str,
+    typer.Option("--engine", help="local (this machine's --workers) or spark (executors)"),
+]
+MasterOption = Annotated[
+    str, typer.Option(help="with --engine spark: local[N], local[N,retries], spark://host:7077...")
+]
+ConfOption = Annotated[
+    list[str] | None,
+    typer.Option("--spark-conf", help="with --engine spark: key=value (repeatable)"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class _Engine:
+    """Where the drafting runs: `name` local or spark, with Spark's master and conf."""
+
+    name: str = "local"
+    master: str = "local[*]"
+    conf: list[str] | None = None
 
 
 @campaign_app.command()
@@ -62,9 +84,13 @@ def anniversary(
     batch_size: BatchOption = 500,
     workers: WorkersOption = 0,
     as_of: AsOfOption = None,
+    engine: EngineOption = "local",
+    spark_master: MasterOption = "local[*]",
+    spark_conf: ConfOption = None,
 ) -> None:
     """Offers for customers whose membership anniversary is --date."""
-    _run("anniversary", day, out, dry_run, limit_items, batch_size, workers, as_of)
+    _run("anniversary", day, out, dry_run, limit_items, batch_size, workers, as_of,
+         _Engine(engine, spark_master, spark_conf))
 
 
 @campaign_app.command()
@@ -76,9 +102,13 @@ def birthday(
     batch_size: BatchOption = 500,
     workers: WorkersOption = 0,
     as_of: AsOfOption = None,
+    engine: EngineOption = "local",
+    spark_master: MasterOption = "local[*]",
+    spark_conf: ConfOption = None,
 ) -> None:
     """Offers for customers whose birthday is --date."""
-    _run("birthday", day, out, dry_run, limit_items, batch_size, workers, as_of)
+    _run("birthday", day, out, dry_run, limit_items, batch_size, workers, as_of,
+         _Engine(engine, spark_master, spark_conf))
 
 
 def _run(
@@ -90,18 +120,23 @@ def _run(
     batch_size: int,
     workers: int,
     as_of: str | None = None,
+    where: _Engine = _Engine(),
 ) -> None:
     import os
 
     from recsys.campaign.job import CampaignError, run_campaign
     from recsys.campaign.output import open_output
 
+    if where.name not in ("local", "spark"):
+        raise fail(f"unknown engine {where.name!r}; choose local or spark", 2)
     day = parse_date(value)
     now = parse_instant(as_of) if as_of is not None else None
     settings = load_settings()
     # Everything that can fail up front is checked before the first batch is recorded.
     try:
-        with open_output(out) as stream:
+        with open_output(out) as stream, contextlib.ExitStack() as spark_stack:
+            drafting = _spark_drafting(settings, where, spark_stack) if where.name == "spark" \
+                else None
             engine, model, rules, catalog, variant_models = _load(settings, occasion)
             with _progress() as progress:
                 task = progress.add_task(f"{occasion} {day.isoformat()}", total=None)
@@ -127,6 +162,7 @@ def _run(
                     workers=workers or os.cpu_count() or 1,
                     now=now,
                     variant_models=variant_models,
+                    drafting=drafting,
                 )
     except CampaignError as exc:
         raise fail(str(exc), 1) from exc
@@ -137,6 +173,35 @@ def _run(
         f"recovered {summary.recovered:,}  skipped: {skipped}  "
         f"elapsed {summary.elapsed_s:.2f}s"
     )
+
+
+def _spark_drafting(settings: Settings, where: _Engine, stack: contextlib.ExitStack) -> Any:
+    """The Spark draft source; pyspark, Java and the master are checked now, and the
+    session starts once there are due customers (closed with `stack`)."""
+    from training.errors import TrainingPipelineError
+
+    try:
+        from training.spark.session import preflight
+
+        preflight(where.master)  # in seconds, before the store is touched
+        from training.spark.campaign import spark_drafting
+        from training.spark.job import parse_conf
+        from training.spark.session import spark_session
+
+        conf = parse_conf(where.conf)
+    except TrainingPipelineError as exc:
+        raise fail(str(exc), 1) from exc
+
+    def start() -> Any:
+        try:
+            return stack.enter_context(
+                spark_session(where.master, app_name="recsys-campaign", conf=conf)
+            )
+        except TrainingPipelineError as exc:
+            raise fail(str(exc), 1) from exc
+
+    return spark_drafting(start, models_dir=settings.models_dir,
+                          store_url=settings.database_url)
 
 
 def _load(settings: Settings, occasion: str) -> tuple[Any, Any, Any, Any, dict[str, Any]]:

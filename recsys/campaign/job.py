@@ -10,9 +10,10 @@ duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from recsys.offers import ServingModel
 from recsys.records import Item
 from recsys.rules.config import RulesConfig
 from recsys.store.campaigns import (
+    DueCustomer,
     Occasion,
     count_customers,
     due_customers,
@@ -47,6 +49,12 @@ REPLAY_HOUR_UTC = 9
 _CODE_ATTEMPTS = 3
 
 Progress = Callable[[int, int], None]
+#: Drafted batches, in the order the job records them: (customers handled so far, batch).
+DraftedBatches = Generator[tuple[int, DraftedBatch], None, None]
+#: Drafts the due customers in batches of at most `batch_size` (reads only; the job
+#: records). `local_drafting` runs them in this machine's processes;
+#: `training.spark.campaign.spark_drafting` on Spark executors.
+DraftSource = Callable[[DraftContext, Engine, Sequence[DueCustomer], int], DraftedBatches]
 
 
 class CampaignError(Exception):
@@ -113,6 +121,7 @@ def run_campaign(
     progress: Progress | None = None,
     workers: int = 1,
     variant_models: Mapping[str, ServingModel] | None = None,
+    drafting: DraftSource | None = None,
 ) -> CampaignSummary:
     """Write one offer line per due customer of `day` to `out` and record it in the store.
 
@@ -123,8 +132,10 @@ def run_campaign(
     or 09:00 of a past `day`; it is the contact instant recorded and the `now` of the
     contact cap and tiers.
     `progress(done, total)` is called after each batch. `workers` > 1 runs the
-    rules in that many forked processes (`recsys.campaign.drafting`); the store,
-    journal and output are only touched here, in batch order. Dry runs write lines
+    rules in that many forked processes (`recsys.campaign.drafting`); `drafting`
+    replaces that with another source of drafts (Spark executors). Either way the
+    store's contact log, the journal and the output are only written here, in the
+    order the batches arrive. Dry runs write lines
     with `DRYRUN-` codes and record nothing. Raises CampaignError before
     touching anything when the store has no customers or no catalog.
     """
@@ -176,17 +187,11 @@ def run_campaign(
             progress(done, len(due))
         return len(lines)
 
+    source = drafting if drafting is not None else local_drafting(workers)
     try:
-        with Drafter(ctx, engine, workers) as drafter:
-            for number, start in enumerate(range(0, len(due), batch_size)):
-                batch = due[start : start + batch_size]
-                drafter.submit((number, start + len(batch)), batch)
-                # Draft a batch ahead per worker while this process records the oldest.
-                while drafter.in_flight > drafter.workers:
-                    (tag, done), drafted = drafter.next_result()
-                    written += record(tag, done, drafted)
-            for (tag, done), drafted in drafter.drain():
-                written += record(tag, done, drafted)
+        with contextlib.closing(source(ctx, engine, due, batch_size)) as batches:
+            for number, (done, drafted) in enumerate(batches):
+                written += record(number, done, drafted)
     except BaseException:
         if journal is not None:
             journal.release()
@@ -199,6 +204,24 @@ def run_campaign(
     )
     log.info("campaign_finished", **summary.to_dict())
     return summary
+
+
+def local_drafting(workers: int) -> DraftSource:
+    """Draft on this machine: in `workers` forked processes, or inline with 1."""
+
+    def batches(
+        ctx: DraftContext, engine: Engine, due: Sequence[DueCustomer], batch_size: int
+    ) -> DraftedBatches:
+        with Drafter(ctx, engine, workers) as drafter:
+            for start in range(0, len(due), batch_size):
+                batch = due[start : start + batch_size]
+                drafter.submit(start + len(batch), batch)
+                # Draft a batch ahead per worker while the job records the oldest.
+                while drafter.in_flight > drafter.workers:
+                    yield drafter.next_result()
+            yield from drafter.drain()
+
+    return batches
 
 
 def _commit(

@@ -18,6 +18,7 @@ from recsys.settings import Settings
 from recsys.store.catalog import catalog_frame
 from recsys.store.purchases import purchase_frame
 from tests.api.conftest import demo_dir, load_demo, make_client
+from tests.spark.conftest import bad_store_urls
 from training.artifacts import current_version, list_versions, load_model, read_meta
 from training.errors import TrainingError
 from training.serving import load_serving_model
@@ -180,3 +181,37 @@ def test_cli_empty_store_fails_before_spark(tmp_path: Path) -> None:
     assert not (tmp_path / "models" / "current").exists()
     empty = _recsys(["export", "purchases", str(tmp_path / "p.parquet")], env)
     assert empty.returncode == 0 and "exported 0 purchase lines" in empty.stdout
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # only for the home folder
+def test_cli_bad_store_login_or_address_is_named_before_spark(
+        cli_env: dict[str, str]) -> None:
+    models = Path(cli_env["RECSYS_HOME"]) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "current").write_text("2026-01-01T00-00-00-als\n")
+    for case, url in bad_store_urls().items():
+        done = _recsys(["train", "--engine", "spark", "--model", "als"],
+                       {**cli_env, "RECSYS_DATABASE_URL": url})
+        assert done.returncode != 0, case
+        assert "cannot open the store postgresql" in done.stderr, done.stderr
+        reason = "recsys_nobody" if case == "refused login" else "refused"
+        assert reason in done.stderr, done.stderr
+        assert "s3cret" not in done.stderr
+        assert (models / "current").read_text() == "2026-01-01T00-00-00-als\n"
+
+
+def test_a_jdbc_login_failure_reads_as_one_line(spark: Any, tmp_path: Path) -> None:
+    """Spark's own read of PostgreSQL (JDBC) refused: the Java cause, not its stack trace."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    from recsys.store.engine import create_store_engine
+    from training.spark.session import failure_message
+
+    engine = create_store_engine(bad_store_urls()["refused login"])
+    with pytest.raises((Py4JJavaError, PySparkException)) as caught, \
+            store_purchases(spark, engine, scratch=tmp_path) as lines:
+        lines.count()
+    message = failure_message(caught.value)
+    assert message.startswith("org.postgresql.util.PSQLException"), message
+    assert "recsys_nobody" in message and "\n" not in message and "s3cret" not in message

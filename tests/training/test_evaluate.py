@@ -162,3 +162,33 @@ def test_an_empty_test_window_is_a_clear_error(purchases: pl.DataFrame, now: dat
     )
     with pytest.raises(TrainingError, match="no customers who also bought before it"):
         evaluate(newcomers, None, holdout_days=30, models=("popular", "repurchase"))
+
+
+def test_a_saved_version_is_scored_like_the_model_fitted_in_the_evaluation(
+    purchases: pl.DataFrame, catalog: pl.DataFrame, tmp_path: Path, now: datetime
+) -> None:
+    """`recsys train --as-of CUT` then `evaluate --artifact VERSION`: the same rows as the
+    same model fitted by the evaluation (popularity is deterministic)."""
+    from training.evaluate import saved_model
+    from training.train import train_model
+
+    cut = now - timedelta(days=30)
+    before = purchases.filter(pl.col("purchased_at") < cut)
+    version = train_model(before, catalog, model="popular", now=cut,
+                          models_dir=tmp_path, candidates=0).version
+    saved = saved_model(tmp_path, version)
+    assert saved.trained_until < cut and saved.params["version"] == version
+    report = evaluate(purchases, catalog, holdout_days=30, k=5, ks=(5,), now=now,
+                      models=["popular"], served="popular", artifacts=[saved])
+    for target in ("all", "new"):
+        for suffix in ("", "+rules"):
+            got = report.result(f"{version}{suffix}", target)
+            assert got.metrics == report.result(f"popular{suffix}", target).metrics
+            assert got.users > 0
+    assert report.care[f"{version}+rules"] == report.care["popular+rules"]
+
+    late = train_model(purchases, catalog, model="popular", now=now, models_dir=tmp_path,
+                       candidates=0, make_current=False).version
+    with pytest.raises(TrainingError, match="after the test window starts"):
+        evaluate(purchases, catalog, holdout_days=30, k=5, ks=(5,), now=now,
+                 models=["popular"], served="popular", artifacts=[saved_model(tmp_path, late)])

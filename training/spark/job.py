@@ -15,7 +15,7 @@ from recsys.rules.config import RulesConfig
 from recsys.settings import Settings
 from recsys.store.tables import order_lines
 from training.errors import TrainingError
-from training.spark.session import DEFAULT_MASTER, spark_session
+from training.spark.session import DEFAULT_MASTER, failure_message, spark_session
 from training.train import Progress, TrainResult
 
 __all__ = ["parse_conf", "train_on_spark"]
@@ -106,14 +106,5 @@ def train_on_spark(
                     engine_info=info,
                 )
         except (Py4JJavaError, PySparkException) as exc:
-            raise TrainingError(f"the Spark job failed: {_first_line(exc)}") from exc
+            raise TrainingError(f"the Spark job failed: {failure_message(exc)}") from exc
 
-
-def _first_line(exc: BaseException) -> str:
-    """The Java cause's message (`PSQLException: FATAL: password authentication failed`),
-    not the 200 lines of stack trace below it."""
-    java = getattr(exc, "java_exception", None)
-    while java is not None and java.getCause() is not None:
-        java = java.getCause()
-    text = java.toString() if java is not None else str(exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

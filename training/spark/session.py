@@ -21,7 +21,9 @@ __all__ = [
     "DEFAULT_MASTER",
     "INSTALL_HINT",
     "SparkUnavailableError",
+    "failure_message",
     "jdbc_driver_jar",
+    "preflight",
     "require_pyspark",
     "spark_session",
 ]
@@ -88,6 +90,20 @@ def _check_master(master: str) -> None:
     )
 
 
+def preflight(master: str) -> None:
+    """The checks that need no JVM, in seconds: pyspark, Java, a `spark://` master.
+
+    Raises SparkUnavailableError saying what to install or start.
+    """
+    require_pyspark()
+    if not _java_found():
+        raise SparkUnavailableError(
+            "--engine spark needs Java (17 or newer): none on PATH or in JAVA_HOME; "
+            "install it (Debian: apt-get install openjdk-17-jre-headless)"
+        )
+    _check_master(master)
+
+
 @contextmanager
 def spark_session(
     master: str = DEFAULT_MASTER,
@@ -103,13 +119,7 @@ def spark_session(
     Raises SparkUnavailableError when pyspark or Java is missing or the master is
     unreachable.
     """
-    require_pyspark()
-    if not _java_found():
-        raise SparkUnavailableError(
-            "--engine spark needs Java (17 or newer): none on PATH or in JAVA_HOME; "
-            "install it (Debian: apt-get install openjdk-17-jre-headless)"
-        )
-    _check_master(master)
+    preflight(master)
     from pyspark.errors import PySparkException
     from pyspark.sql import SparkSession
 
@@ -141,3 +151,15 @@ def spark_session(
     finally:
         if stop:
             session.stop()
+
+
+def failure_message(exc: BaseException) -> str:
+    """The Java cause's message (`PSQLException: FATAL: password authentication failed`),
+    not the 200 lines of stack trace below it."""
+    # py4j's error holds the Java exception; pyspark's converted ones (AnalysisException:
+    # "[FAILED_JDBC.CONNECTION] ... Couldn't connect") keep it as `_origin`
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    while java is not None and java.getCause() is not None:
+        java = java.getCause()
+    text = java.toString() if java is not None else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
