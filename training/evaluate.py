@@ -475,6 +475,13 @@ def evaluate(
             f"the test window {split.cut:%Y-%m-%d}..{split.end:%Y-%m-%d} has no customers "
             "who also bought before it: nothing to evaluate (try a longer --holdout-days)"
         )
+    for saved in artifacts:  # before any fitting
+        if saved.trained_until >= split.cut:
+            raise TrainingError(
+                f"{saved.name} was trained on purchases up to {saved.trained_until:%Y-%m-%d %H:%M}"
+                f", not before the test window starts ({split.cut:%Y-%m-%d %H:%M}); train it with "
+                f"--as-of {split.cut.isoformat()}"
+            )
     rules = rules if rules is not None else load_rules(None)
     has_catalog = catalog is not None and catalog.height > 0
     catalog_size = (
@@ -587,12 +594,6 @@ def evaluate(
         score(name, rec, seconds, {**fitted.params.matrix_json(), **rec.params}, step)
     for saved in artifacts:
         report(f"evaluating {saved.name}", len(models), len(models))
-        if saved.trained_until > split.cut:
-            raise TrainingError(
-                f"{saved.name} was trained on purchases up to {saved.trained_until:%Y-%m-%d %H:%M}"
-                f", after the test window starts ({split.cut:%Y-%m-%d %H:%M}); train it with "
-                f"--as-of {split.cut.isoformat()}"
-            )
         score(saved.name, saved.recommender, 0.0, dict(saved.params), len(models))
     complements = None
     if inputs is not None:

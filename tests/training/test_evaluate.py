@@ -189,6 +189,6 @@ def test_a_saved_version_is_scored_like_the_model_fitted_in_the_evaluation(
 
     late = train_model(purchases, catalog, model="popular", now=now, models_dir=tmp_path,
                        candidates=0, make_current=False).version
-    with pytest.raises(TrainingError, match="after the test window starts"):
+    with pytest.raises(TrainingError, match="not before the test window starts"):
         evaluate(purchases, catalog, holdout_days=30, k=5, ks=(5,), now=now,
                  models=["popular"], served="popular", artifacts=[saved_model(tmp_path, late)])
