@@ -10,4 +10,5 @@ the local path from the same store and writes the same artifacts:
                    a Parquet export (`recsys export purchases`)
     confidence.py  `recsys.matrix.build_matrix`'s confidences as Spark aggregates
     train.py       MLlib ALS (implicitPrefs) into a `--engine local` artifact
+    campaign.py    the campaign job's drafting on executors (`recsys campaign --engine spark`)
 """
