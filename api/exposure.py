@@ -44,17 +44,7 @@ def log_exposure(serving: Serving, offer: Offer, arm: Arm, now: datetime) -> str
         return None
     exposure_id = new_exposure_id()
     writer.record(
-        Exposure(
-            exposure_id,
-            offer.customer_id,
-            offer.placement,
-            offer.model_version,
-            tuple(item.item_id for item in offer.items),
-            now,
-            arm.experiment,
-            arm.variant,
-            held_out,
-        ),
+        _exposure(exposure_id, offer, arm, now, held_out),
         HeldOutContact(offer.customer_id, offer.placement, now.date(), now, exposure_id)
         if held_out and offer.customer_id is not None
         else None,
@@ -76,7 +66,16 @@ def is_send(offer: Offer, rules: RulesConfig) -> bool:
 def log_send(serving: Serving, offer: Offer, arm: Arm, now: datetime) -> str:
     """Record a sent marketing list as a contact (synchronously); returns its exposure id."""
     exposure_id = new_exposure_id()
-    exposure = Exposure(
+    exposure = _exposure(exposure_id, offer, arm, now)
+    with serving.store.begin() as conn:
+        record_send(conn, exposure)
+    return exposure_id
+
+
+def _exposure(
+    exposure_id: str, offer: Offer, arm: Arm, now: datetime, held_out: bool = False
+) -> Exposure:
+    return Exposure(
         exposure_id,
         offer.customer_id,
         offer.placement,
@@ -85,7 +84,5 @@ def log_send(serving: Serving, offer: Offer, arm: Arm, now: datetime) -> str:
         now,
         arm.experiment,
         arm.variant,
+        held_out,
     )
-    with serving.store.begin() as conn:
-        record_send(conn, exposure)
-    return exposure_id
