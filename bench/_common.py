@@ -157,3 +157,26 @@ def run_child(module: str, args: Sequence[str], *, timeout: float | None = None)
         f"{module} {' '.join(args)} exited {proc.returncode} without a result:\n"
         f"{proc.stderr[-4000:]}"
     )
+
+
+def start_process(
+    command: Sequence[str], home: Path, log: Path, **env: str
+) -> subprocess.Popen[bytes]:
+    """Start `command` from the repo root in its own session, output to `log`, with a clean
+    RECSYS_ environment: RECSYS_HOME=`home`, warnings only, plus `env`."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
+    environ.update(
+        RECSYS_HOME=str(home), RECSYS_LOG_LEVEL="warning", PYTHONUNBUFFERED="1", **env
+    )
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            list(command), cwd=REPO_ROOT, env=environ, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def serve_command(port: int, workers: int) -> list[str]:
+    """`recsys serve` as a user starts it, on `port` with `workers` workers."""
+    return [sys.executable, "-m", "recsys", "serve", "--workers", str(workers),
+            "--port", str(port)]
+

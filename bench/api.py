@@ -47,7 +47,15 @@ from typing import Any
 
 import numpy as np
 
-from bench._common import REPO_ROOT, Baseline, Row, emit_child_result, run_child
+from bench._common import (
+    REPO_ROOT,
+    Baseline,
+    Row,
+    emit_child_result,
+    run_child,
+    serve_command,
+    start_process,
+)
 
 SEED = 7
 DEFAULT_SIZE = (5_000, 600)
@@ -216,15 +224,7 @@ def _free_port() -> int:
 
 
 def _start_server(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
-    env.update(RECSYS_HOME=str(home), RECSYS_LOG_LEVEL="warning", PYTHONUNBUFFERED="1")
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "recsys", "serve", "--workers", str(WORKERS),
-             "--port", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return start_process(serve_command(port, WORKERS), home, log)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float) -> float:

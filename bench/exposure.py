@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._common import REPO_ROOT, Baseline, Row, run_child
+from bench._common import Baseline, Row, run_child, serve_command, start_process
 
 SEED = 7
 SIZE = (5_000, 600)
@@ -38,19 +38,11 @@ WORKERS = 2
 
 
 def _start(home: Path, db: Path, port: int, log_on: bool, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
-    env.update(
-        RECSYS_HOME=str(home), RECSYS_DATABASE_URL=f"sqlite:///{db}",
-        RECSYS_LOG_LEVEL="warning", RECSYS_EXPOSURE_LOG="true" if log_on else "false",
-        PYTHONUNBUFFERED="1",
+    return start_process(
+        serve_command(port, WORKERS), home, log,
+        RECSYS_DATABASE_URL=f"sqlite:///{db}",
+        RECSYS_EXPOSURE_LOG="true" if log_on else "false",
     )
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "recsys", "serve", "--workers", str(WORKERS),
-             "--port", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def _serve_and_load(home: Path, db: Path, ids: Path, log_on: bool, tmp: Path,

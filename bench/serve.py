@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._common import REPO_ROOT, Baseline, Row, run_child
+from bench._common import REPO_ROOT, Baseline, Row, run_child, serve_command, start_process
 
 SEED = 7
 WORKERS = 2
@@ -61,20 +61,14 @@ CASES: dict[str, tuple[str, str]] = {
 
 
 def _start(name: str, home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
-    env.update(RECSYS_HOME=str(home), RECSYS_LOG_LEVEL="warning", PYTHONUNBUFFERED="1",
-               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     if name == "product":
-        command = [sys.executable, "-m", "recsys", "serve", "--workers", str(WORKERS),
-                   "--port", str(port)]
+        command = serve_command(port, WORKERS)
     else:
         factory = {"raw": "raw_topk_app", "bare": "bare_app"}[name]
         command = [sys.executable, "-m", "uvicorn", "--factory",
                    f"bench.baseline_apps:{factory}", "--workers", str(WORKERS),
                    "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    return start_process(command, home, log, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
