@@ -144,8 +144,9 @@ def complement_precision(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    sellers = best_sellers(train, k + 1)
-    popularity = {item: float(-rank) for rank, item in enumerate(best_sellers(train, 1000))}
+    ranked_sellers = best_sellers(train, 1000)
+    sellers = ranked_sellers[: k + 1]
+    popularity = {item: float(-rank) for rank, item in enumerate(ranked_sellers)}
     together = co_occurrence(train, k + 1)
     orders = _orders(test)
     moments: list[tuple[str, frozenset[str]]] = []  # (anchor, what was bought with / next)
