@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from recsys.rules._time import replay_range, replayable
 from recsys.settings import Settings
 
 console = Console(stderr=True)
@@ -39,9 +40,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def parse_date(value: str, code: int = 2) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise fail(f"{value!r} is not a date (YYYY-MM-DD)", code) from exc
+    _in_range(day, value, code)
+    return day
+
+
+def _in_range(moment: date, value: str, code: int) -> None:
+    if not replayable(moment):
+        raise fail(f"{value!r} is outside the years {replay_range()}", code)
 
 
 def parse_instant(value: str, code: int = 2) -> datetime:
@@ -50,6 +58,7 @@ def parse_instant(value: str, code: int = 2) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise fail(f"{value!r} is not an ISO 8601 date or timestamp", code) from exc
+    _in_range(moment, value, code)
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment

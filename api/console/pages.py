@@ -42,6 +42,7 @@ from recsys.customer_profile import build_profile
 from recsys.customer_view import load_customer_data
 from recsys.offers import PLACEMENTS, CustomerData, Offer, ServingModel, recommend_for_customer
 from recsys.records import Item
+from recsys.rules._time import replay_range, replayable
 from recsys.rules.categories import resolve_behaviour
 from recsys.rules.config import RulesConfig
 from recsys.settings import Settings
@@ -128,9 +129,15 @@ def parse_day(value: str, field: str) -> date:
     text = value.strip()
     if _DAY.match(text):
         try:
-            return date.fromisoformat(text)
+            day = date.fromisoformat(text)
         except ValueError:
             pass
+        else:
+            if not replayable(day):
+                raise PageError(
+                    422, "Out of range", f"{field} {value!r} is outside the years {replay_range()}."
+                )
+            return day
     raise PageError(422, "Not a date", f"{field} {value!r} is not a date; use YYYY-MM-DD.")
 
 

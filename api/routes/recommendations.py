@@ -34,7 +34,7 @@ from api.strict_query import StrictQueryRoute
 from recsys.customer_view import load_customer_data
 from recsys.experiments import NO_ARM, Arm
 from recsys.offers import CustomerData, Offer, cross_sell, item_complements, recommend_for_customer
-from recsys.rules._time import naive_utc
+from recsys.rules._time import naive_utc, replay_range, replayable
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=StrictQueryRoute)
 
@@ -43,26 +43,22 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-# Far enough either side of any shop's history, and far from datetime's own limits
-# (year 1 and 9999), which cooldowns and restock horizons would otherwise step past.
-AS_OF_YEARS = (1900, 2999)
-
 AsOf = Annotated[
     datetime | None,
     Query(
         description="ISO 8601 instant to answer as of (replays): rules, history and contact "
         "cap see only what happened before it; default now (or RECSYS_AS_OF). Years "
-        f"{AS_OF_YEARS[0]} to {AS_OF_YEARS[1]}: the rules' windows reach years either side"
+        f"{replay_range()}: the rules' windows reach years either side"
     ),
 ]
 
 
 def _replay_at(as_of: datetime | None, serving: Serving) -> datetime | None:
     """The instant a replay is answered at (the query's, else `RECSYS_AS_OF`), naive UTC."""
-    if as_of is not None and not AS_OF_YEARS[0] <= as_of.year <= AS_OF_YEARS[1]:
+    if as_of is not None and not replayable(as_of):
         raise InvalidRequest(
-            f"as_of: {as_of.isoformat()} is outside the years "
-            f"{AS_OF_YEARS[0]} to {AS_OF_YEARS[1]} a replay can be answered in"
+            f"as_of: {as_of.isoformat()} is outside the years {replay_range()} "
+            "a replay can be answered in"
         )
     moment = as_of or serving.as_of
     return naive_utc(moment) if moment is not None else None

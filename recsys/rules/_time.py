@@ -6,7 +6,22 @@ aware datetimes raises in Python, so every comparison goes through `utc()`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+
+# The years an explicit `now` (a replay's `as_of`, a campaign's date) may fall in: far
+# enough either side of any shop's history, and far from datetime's own limits (years 1
+# and 9999), which cooldowns and restock horizons would otherwise step past.
+REPLAY_YEARS = (1900, 2999)
+
+
+def replayable(moment: date) -> bool:
+    """Whether a day or instant lies in `REPLAY_YEARS` (datetimes are dates too)."""
+    return REPLAY_YEARS[0] <= moment.year <= REPLAY_YEARS[1]
+
+
+def replay_range() -> str:
+    """The replay years as a message names them."""
+    return f"{REPLAY_YEARS[0]} to {REPLAY_YEARS[1]}"
 
 
 def utc(moment: datetime) -> datetime:

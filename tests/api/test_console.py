@@ -127,6 +127,8 @@ def test_unknown_and_hostile_customers_are_clear_4xx(client: TestClient) -> None
     bad_id = client.get("/console/customers/" + quote("a\x01b", safe=""))
     assert bad_id.status_code == 422
     assert client.get("/console/customers/x?as_of=yesterday").status_code == 422
+    far = client.get("/console/customers/x/placements?as_of=0001-01-01")
+    assert far.status_code == 422 and "outside the years" in far.text
 
 
 def test_hostile_item_names_are_escaped_on_the_placements_page(
@@ -171,6 +173,9 @@ def test_campaign_preview_refuses_bad_input(client: TestClient) -> None:
         page = client.get("/console/campaigns", params=params)
         assert page.status_code == 422 and "is not a date" in page.text
         assert HOSTILE not in page.text
+    for far in ("0001-01-01", "9999-12-31"):
+        page = client.get("/console/campaigns", params={"date": far})
+        assert page.status_code == 422 and "outside the years 1900 to 2999" in page.text
     bad = client.get("/console/campaigns", params={"date": "2026-11-20", "occasion": "xmas"})
     assert bad.status_code == 422 and "not an occasion" in bad.text
 

@@ -14,7 +14,7 @@ from schemathesis.checks import positive_data_acceptance
 from sqlalchemy import create_engine
 
 from api.app import create_app
-from api.routes.recommendations import AS_OF_YEARS
+from recsys.rules._time import REPLAY_YEARS
 from recsys.settings import Settings
 from recsys.store.engine import migrate
 from tests.api.conftest import load_demo, train
@@ -49,7 +49,7 @@ def api_schema(
 
 def _replayable(as_of: str) -> bool:
     """Whether an `as_of` lies in the years the API answers replays in."""
-    low, high = AS_OF_YEARS
+    low, high = REPLAY_YEARS
     return as_of[:4].isdigit() and low <= int(as_of[:4]) <= high
 
 

@@ -73,6 +73,14 @@ def test_bad_date_fails_and_records_nothing(shop: Shop, value: str) -> None:
     assert _rows(shop.engine) == 1
 
 
+@pytest.mark.parametrize("value", ["0001-01-01", "9999-12-31"])
+def test_date_at_the_calendar_ends_fails_and_records_nothing(shop: Shop, value: str) -> None:
+    done = _cli(shop, "anniversary", "--date", value)
+    assert done.returncode == 2
+    assert "outside the years 1900 to 2999" in done.stderr
+    assert _rows(shop.engine) == 1
+
+
 def test_unwritable_out_fails_and_records_nothing(shop: Shop, tmp_path: Path) -> None:
     missing = _cli(
         shop, "anniversary", "--date", DAY.isoformat(),
