@@ -37,7 +37,8 @@ _SOURCES: tuple[Source, ...] = ("learned", "override")
 class CategoryBehaviour:
     """How customers buy in one category (and everything under it).
 
-    `support` is the number of distinct buyers, `repeat_rate` the share of them
+    `support` is the number of distinct buyers, `returning` how many of them shopped
+    again on a later day (anything), `repeat_rate` the share of those returning buyers
     who bought in the category again on a later day, `median_interval_days` the
     median over repeat buyers of their median days between purchase days and
     `interval_spread` its (p75 - p25) / median. `interval_days` is the
@@ -54,6 +55,7 @@ class CategoryBehaviour:
     interval_days: int | None = None
     cooldown_days: int | None = None
     source: Source = "learned"
+    returning: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class CategoryBehaviour:
             "class": self.kind,
             "support": self.support,
             "repeat_rate": self.repeat_rate,
+            "returning": self.returning,
             "median_interval_days": self.median_interval_days,
             "interval_spread": self.interval_spread,
             "interval_days": self.interval_days,
@@ -80,6 +83,7 @@ class CategoryBehaviour:
             kind=cast(CategoryClass, kind),
             support=int(data.get("support", 0)),
             repeat_rate=_optional_float(data.get("repeat_rate")),
+            returning=_optional_int(data.get("returning")),
             median_interval_days=_optional_float(data.get("median_interval_days")),
             interval_spread=_optional_float(data.get("interval_spread")),
             interval_days=_optional_int(data.get("interval_days")),
@@ -141,13 +145,15 @@ def learn_category_behaviour(
     by_item = bought.select(
         (pl.lit(ITEM_SCOPE) + pl.col("item_id")).alias("scope"), "customer_id", "day"
     ).unique()
+    last_days = bought.group_by("customer_id").agg(pl.col("day").max().alias("last_day"))
+    needed = (
+        pl.when(pl.col("scope").str.starts_with(ITEM_SCOPE))
+        .then(pl.lit(config.item_min_buyers))
+        .otherwise(pl.lit(config.min_buyers))
+    )
     stats = (
-        pl.concat([_scope_stats(by_category), _scope_stats(by_item)])
-        .filter(
-            pl.when(pl.col("scope").str.starts_with(ITEM_SCOPE))
-            .then(pl.col("support") >= config.item_min_buyers)
-            .otherwise(pl.col("support") >= config.min_buyers)
-        )
+        pl.concat([_scope_stats(by_category, last_days), _scope_stats(by_item, last_days)])
+        .filter((pl.col("support") >= needed) & (pl.col("returning") >= needed))
         .collect()
     )
     table: dict[str, CategoryBehaviour] = {}
@@ -156,8 +162,15 @@ def learn_category_behaviour(
     return dict(sorted(table.items()))
 
 
-def _scope_stats(days: pl.LazyFrame) -> pl.LazyFrame:
-    """Per scope: buyers, repeat buyers and the buyers' median interval (with its quartiles)."""
+def _scope_stats(days: pl.LazyFrame, last_days: pl.LazyFrame) -> pl.LazyFrame:
+    """Per scope: buyers, returning and repeat buyers, and the buyers' median interval
+    (with its quartiles).
+
+    A returning buyer shopped again (anything) on a day after their first purchase in
+    the scope: only they could have bought in it again, so they are the repeat rate's
+    denominator. A customer seen once, common in a sample or a short export, says
+    nothing about whether a category is rebought.
+    """
     import polars as pl
     # The gaps in one vectorised pass over the sorted rows (null at a buyer's first day),
     # then plain column aggregates: a per-group `diff().median()` expression took polars'
@@ -174,10 +187,12 @@ def _scope_stats(days: pl.LazyFrame) -> pl.LazyFrame:
             .alias("gap")
         )
         .group_by("scope", "customer_id")
-        .agg(pl.len().alias("n_days"), pl.col("gap").median())
+        .agg(pl.len().alias("n_days"), pl.col("day").min().alias("first"), pl.col("gap").median())
+        .join(last_days, on="customer_id", how="left")
     )
     return per_buyer.group_by("scope").agg(
         pl.len().alias("support"),
+        (pl.col("last_day") > pl.col("first")).sum().alias("returning"),
         (pl.col("n_days") >= 2).sum().alias("repeat_buyers"),
         pl.col("gap").median().alias("interval"),
         pl.col("gap").quantile(0.25, interpolation="linear").alias("q25"),
@@ -187,8 +202,9 @@ def _scope_stats(days: pl.LazyFrame) -> pl.LazyFrame:
 
 def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehaviour:
     support = int(row["support"])
+    returning = int(row["returning"])
     repeat_buyers = int(row["repeat_buyers"])
-    repeat_rate = repeat_buyers / support
+    repeat_rate = repeat_buyers / returning
     interval = _optional_float(row["interval"])
     spread = None
     if interval is not None and interval > 0:
@@ -210,6 +226,7 @@ def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehav
         category=str(row["scope"]),
         kind=kind,
         support=support,
+        returning=returning,
         repeat_rate=round(repeat_rate, 6),
         median_interval_days=interval,
         interval_spread=None if spread is None else round(spread, 6),

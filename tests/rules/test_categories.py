@@ -101,12 +101,52 @@ def test_same_day_lines_and_returns_are_not_repeats() -> None:
         rows.append((f"c{c}", "tv-a", 1, START))
         rows.append((f"c{c}", "tv-b", 1, START + timedelta(hours=2)))  # same day: one occasion
         rows.append((f"c{c}", "tv-a", -1, START + timedelta(days=10)))  # a return
+        rows.append((f"c{c}", "book-a", 1, START + timedelta(days=40)))  # back for something else
     frame = pl.DataFrame(
         rows, schema=["customer_id", "item_id", "quantity", "purchased_at"], orient="row"
     )
     assert (
         learn_category_behaviour(frame, ITEM_CATEGORY, CONFIG)["electronics/tv"].kind == "durable"
     )
+
+
+def test_buyers_who_never_came_back_say_nothing() -> None:
+    """A sample where most TV buyers are seen once must not call TVs durable (nor milk)."""
+    rows = []
+    for c in range(40):
+        rows.append((f"c{c}", "tv-a", 1, START))
+        if c < 10:  # only these ten shop again, for a book; none rebuys a TV
+            rows.append((f"c{c}", "book-a", 1, START + timedelta(days=60)))
+    frame = pl.DataFrame(
+        rows, schema=["customer_id", "item_id", "quantity", "purchased_at"], orient="row"
+    )
+    assert "electronics/tv" not in learn_category_behaviour(frame, ITEM_CATEGORY, CONFIG)
+    more = pl.concat(
+        [
+            frame,
+            pl.DataFrame(
+                [(f"c{c}", "book-b", 1, START + timedelta(days=90)) for c in range(10, 30)],
+                schema=frame.schema,
+                orient="row",
+            ),
+        ]
+    )
+    tv = learn_category_behaviour(more, ITEM_CATEGORY, CONFIG)["electronics/tv"]
+    assert (tv.kind, tv.support, tv.returning, tv.repeat_rate) == ("durable", 40, 30, 0.0)
+
+
+def test_repeat_rate_is_over_the_buyers_who_came_back() -> None:
+    rows = []
+    for c in range(40):
+        rows.append((f"c{c}", "coffee-a", 1, START))
+        if c < 20:  # half come back, all of them for capsules a month later
+            rows.append((f"c{c}", "coffee-b", 1, START + timedelta(days=30)))
+    frame = pl.DataFrame(
+        rows, schema=["customer_id", "item_id", "quantity", "purchased_at"], orient="row"
+    )
+    coffee = learn_category_behaviour(frame, ITEM_CATEGORY, CONFIG)["grocery/coffee-capsules"]
+    assert (coffee.support, coffee.returning, coffee.repeat_rate) == (40, 20, 1.0)
+    assert coffee.kind == "consumable" and coffee.interval_days == 30
 
 
 def test_accepts_a_catalog_frame_and_missing_quantity() -> None:
