@@ -237,25 +237,36 @@ def _violations(
     if item is None or not item.in_stock:
         found.append("out_of_stock")
     holding = owned.get(item_id)
-    if holding is not None and holding.kept:
-        due_at = now + timedelta(days=horizon_days)
-        if not _due_again(holding, behaviour, resolver, due_at):
-            found.append("reoffered")
+    if (
+        holding is not None
+        and holding.kept
+        and not _due_again(holding, behaviour, resolver, now, horizon_days)
+    ):
+        found.append("reoffered")
     return tuple(found)
 
 
 def _due_again(
-    holding: Owned, behaviour: CategoryBehaviour | None, resolver: _Resolver, now: datetime
+    holding: Owned,
+    behaviour: CategoryBehaviour | None,
+    resolver: _Resolver,
+    now: datetime,
+    horizon_days: float,
 ) -> bool:
+    """Due within the horizon, and at least `restock_earliest_share` of the way there."""
     config = resolver.config
-    elapsed = now - holding.last_bought_at
+    elapsed = (now - holding.last_bought_at) / timedelta(days=1)
+
+    def due(days: float) -> bool:
+        return elapsed + horizon_days >= days and elapsed >= days * config.restock_earliest_share
+
     if behaviour is not None and behaviour.kind == "durable":
         return False
     if (
         behaviour is not None
         and behaviour.kind == "consumable"
         and behaviour.interval_days
-        and elapsed >= timedelta(days=behaviour.interval_days * config.restock_due_share)
+        and due(behaviour.interval_days * config.restock_due_share)
     ):
         return True
     if behaviour is not None and behaviour.source == "override":
@@ -266,7 +277,7 @@ def _due_again(
         or holding.median_gap_days is None
     ):
         return False
-    return elapsed >= timedelta(days=max(holding.median_gap_days, 1.0) * config.personal_due_share)
+    return due(max(holding.median_gap_days, 1.0) * config.personal_due_share)
 
 
 def count_care_violations(

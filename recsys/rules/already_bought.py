@@ -24,16 +24,38 @@ def comes_back(
     horizon_days: float = 0.0,
 ) -> str | None:
     """The reason a bought item may be offered again now, or None while it may not
-    (see `back_at` for when that is).
+    (see `offered_from` for when that is).
 
     `horizon_days` moves the check forward: a newsletter is read and acted on over the
     following days, so an item that comes due within them is offered now.
     """
-    found = back_at(holding, behaviour, config)
+    found = offered_from(holding, behaviour, config, horizon_days)
     if found is None:
         return None
     at, reason = found
-    return reason if utc(now) + timedelta(days=horizon_days) >= at else None
+    return reason if utc(now) >= at else None
+
+
+def offered_from(
+    holding: Holding,
+    behaviour: CategoryBehaviour | None,
+    config: CategoriesConfig,
+    horizon_days: float = 0.0,
+) -> tuple[datetime, str] | None:
+    """When a placement looking `horizon_days` ahead may offer a bought item again (UTC),
+    with its reason, or None if it never comes back.
+
+    That is `horizon_days` before the item is due (`back_at`), but never before
+    `restock_earliest_share` of the way from the last purchase to that due date: a
+    monthly newsletter may remind of pet food due in three weeks, not the day after
+    the customer bought it.
+    """
+    found = []
+    last = utc(holding.last_bought_at)
+    for due, reason in _due_dates(holding, behaviour, config):
+        earliest = last + (due - last) * config.restock_earliest_share
+        found.append((max(due - timedelta(days=horizon_days), earliest), reason))
+    return min(found) if found else None
 
 
 def back_at(
@@ -41,7 +63,7 @@ def back_at(
     behaviour: CategoryBehaviour | None,
     config: CategoriesConfig,
 ) -> tuple[datetime, str] | None:
-    """When a bought item may be offered again (UTC) and the reason it will carry, or None
+    """When a bought item is due again (UTC) and the reason it will carry, or None
     if it never comes back:
 
     - a durable never comes back (its cooldown rule blocks the whole category);
@@ -52,8 +74,18 @@ def back_at(
       their median gap has passed, unless an override classes its category;
     - when both apply, the earlier wins; everything else stays excluded.
     """
+    found = _due_dates(holding, behaviour, config)
+    return min(found) if found else None
+
+
+def _due_dates(
+    holding: Holding,
+    behaviour: CategoryBehaviour | None,
+    config: CategoriesConfig,
+) -> list[tuple[datetime, str]]:
+    """Each cycle's due date for a bought item (see `back_at`), unordered."""
     if behaviour is not None and behaviour.kind == "durable":
-        return None
+        return []
     last = utc(holding.last_bought_at)
     found: list[tuple[datetime, str]] = []
     if behaviour is not None and behaviour.kind == "consumable" and behaviour.interval_days:
@@ -70,7 +102,7 @@ def back_at(
     ):
         due = max(holding.median_gap_days, 1.0) * config.personal_due_share
         found.append((last + timedelta(days=due), HABIT_REASON))
-    return min(found) if found else None
+    return found
 
 
 def already_bought(candidates: Sequence[Candidate], ctx: RuleContext) -> list[Candidate]:

@@ -251,6 +251,12 @@ class CategoriesConfig(_Section):
     personal_due_share: float = Field(
         default=0.5, gt=0, le=2, description="share of the customer's own interval"
     )
+    restock_earliest_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="share of the way to the due date before a horizon may bring an item back",
+    )
     rebuy_placements: tuple[str, ...] = ("newsletter", "order_confirmation")
     restock_horizon_days: dict[str, float] = Field(default_factory=lambda: {"newsletter": 14.0})
     overrides: dict[str, CategoryOverride] = Field(default_factory=dict)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from recsys.rules._time import naive_utc
-from recsys.rules.already_bought import RESTOCK_REASON, back_at
+from recsys.rules.already_bought import RESTOCK_REASON, back_at, offered_from
 from recsys.rules.candidates import Candidate, RuleContext
 from recsys.rules.categories import behaviour_key
 from recsys.rules.contact import ContactDecision
@@ -124,8 +124,11 @@ def _already_bought(candidate: Candidate, ctx: RuleContext) -> Described:
     horizon = ctx.config.categories.horizon_days(ctx.placement)
     if horizon:
         # the placement looks ahead, so the item is back in it before it is due
-        due = due - timedelta(days=horizon)
-        text += f", in the {ctx.placement} from {_day(due)}"
+        behaviour = ctx.behaviour_of(candidate.item_id)
+        start = offered_from(holding, behaviour, ctx.config.categories, horizon)
+        if start is not None and start[0] < due:
+            due = start[0]
+            text += f", in the {ctx.placement} from {_day(due)}"
     return "already_bought", text, due
 
 

@@ -106,6 +106,28 @@ def test_a_newsletter_offers_what_comes_due_within_its_horizon() -> None:
     assert already_bought(cands("coffee"), ctx([buy("coffee", 400)], placement="anniversary")) == []
 
 
+def test_a_long_horizon_waits_part_of_the_way_to_the_due_date() -> None:
+    # a 30-day horizon would offer 30-day capsules the day after they were bought; the
+    # shipped restock_earliest_share (0.5) holds them back until day 15
+    wide = SHIPPED.model_copy(
+        update={
+            "categories": SHIPPED.categories.model_copy(
+                update={"restock_horizon_days": {"newsletter": 30.0}}
+            )
+        }
+    )
+    assert wide.categories.restock_earliest_share == 0.5
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 1)], config=wide)) == []
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 14.5)], config=wide)) == []
+    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 15)], config=wide))) == ["coffee"]
+    anytime = wide.model_copy(
+        update={
+            "categories": wide.categories.model_copy(update={"restock_earliest_share": 0.0})
+        }
+    )
+    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 1)], config=anytime)))
+
+
 def test_the_horizon_never_brings_back_a_durable_or_a_one_off() -> None:
     wide = SHIPPED.model_copy(
         update={

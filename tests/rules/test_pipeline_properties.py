@@ -102,7 +102,7 @@ def _check(
         assert item is not None and item.in_stock
         assert item_id not in ctx_.basket
         # never something already bought, unless due again within the placement's
-        # horizon: a consumable after its interval, or a habit (bought on several days)
+        # horizon (and not too soon after the purchase): a consumable after its interval, or a habit (bought on several days)
         # after the share of the customer's own median gap
         days = sorted({p.purchased_at.date() for p in bought_before_now if p.item_id == item_id})
         if days:
@@ -120,7 +120,13 @@ def _check(
                 middle = len(gaps) // 2
                 gap = gaps[middle] if len(gaps) % 2 else (gaps[middle - 1] + gaps[middle]) / 2
                 due.append(max(gap, 1.0) * config.personal_due_share)
-            assert due and ahead >= timedelta(days=min(due))
+            # ...and at least restock_earliest_share of the way from the purchase to it
+            elapsed = NOW - last
+            assert any(
+                ahead >= timedelta(days=d)
+                and elapsed >= timedelta(days=d * config.restock_earliest_share)
+                for d in due
+            )
         # never in a durable category inside its cooldown, nor in a basket durable's category
         for owned_id in {p.item_id for p in bought_before_now} | set(ctx_.basket):
             owned: Item | None = ctx_.catalog.get(owned_id)
