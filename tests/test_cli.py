@@ -70,7 +70,7 @@ def test_train_list_tier_rules_evaluate(home: Path) -> None:
     assert code == 0 and last.endswith(": valid")
     assert json.loads(body)["loyalty"]["window_days"] == 365
     code, out = recsys("rules", "learned")
-    assert code == 0 and "electronics/tv" in out
+    assert code == 0 and "electronics/tv" in out and "came back" in out
 
     code, out = recsys(
         "evaluate", "--models", "popular,repurchase", "--holdout-days", "30",
