@@ -217,8 +217,10 @@ def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehav
         repeat_rate >= config.consumable_min_repeat_rate
         and repeat_buyers >= config.min_repeat_buyers
         and interval is not None
-        and spread is not None
-        and spread <= config.consumable_max_interval_spread
+        and (
+            config.consumable_max_interval_spread is None
+            or (spread is not None and spread <= config.consumable_max_interval_spread)
+        )
     ):
         kind = "consumable"
         interval_days = max(round(interval), 1)

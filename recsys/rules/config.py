@@ -237,7 +237,11 @@ class CategoriesConfig(_Section):
     min_repeat_buyers: int = Field(default=5, ge=1)
     durable_max_repeat_rate: float = Field(default=0.05, ge=0, le=1)
     consumable_min_repeat_rate: float = Field(default=0.25, ge=0, le=1)
-    consumable_max_interval_spread: float = Field(default=1.0, ge=0)
+    consumable_max_interval_spread: float | None = Field(
+        default=None,
+        ge=0,
+        description="unset: any spread; else the (p75 - p25) / median a consumable may have",
+    )
     durable_cooldown_days: int = Field(default=365, ge=1)
     item_min_buyers: int = Field(
         default=20, ge=1, description="buyers an item needs to learn its own cycle"

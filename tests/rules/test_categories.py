@@ -79,7 +79,7 @@ def test_learns_durable_consumable_and_regular() -> None:
     assert books.repeat_rate is not None and 0.05 <= books.repeat_rate < 0.25
 
 
-def test_irregular_repeats_are_not_consumable() -> None:
+def test_irregular_repeats_are_consumable_unless_a_spread_limit_is_set() -> None:
     rng = random.Random(3)
     rows = []
     for c in range(60):
@@ -90,9 +90,14 @@ def test_irregular_repeats_are_not_consumable() -> None:
     frame = pl.DataFrame(
         rows, schema=["customer_id", "item_id", "quantity", "purchased_at"], orient="row"
     )
-    behaviour = learn_category_behaviour(frame, ITEM_CATEGORY, CONFIG)["grocery/coffee-capsules"]
+    strict = CONFIG.model_copy(update={"consumable_max_interval_spread": 1.0})
+    behaviour = learn_category_behaviour(frame, ITEM_CATEGORY, strict)["grocery/coffee-capsules"]
     assert behaviour.kind == "regular"
     assert behaviour.interval_spread is not None and behaviour.interval_spread > 1.0
+    # shipped: no spread limit, so everyone rebuying makes it a consumable all the same
+    assert CONFIG.consumable_max_interval_spread is None
+    shipped = learn_category_behaviour(frame, ITEM_CATEGORY, CONFIG)["grocery/coffee-capsules"]
+    assert shipped.kind == "consumable" and shipped.interval_days
 
 
 def test_same_day_lines_and_returns_are_not_repeats() -> None:

@@ -102,8 +102,9 @@ def _check(
         assert item is not None and item.in_stock
         assert item_id not in ctx_.basket
         # never something already bought, unless due again within the placement's
-        # horizon (and not too soon after the purchase): a consumable after its interval, or a habit (bought on several days)
-        # after the share of the customer's own median gap
+        # horizon (and not too soon after the purchase): a consumable after its
+        # interval, or a habit (bought on several days) after the share of the
+        # customer's own median gap
         days = sorted({p.purchased_at.date() for p in bought_before_now if p.item_id == item_id})
         if days:
             last = max(p.purchased_at for p in bought_before_now if p.item_id == item_id)
