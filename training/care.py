@@ -253,12 +253,14 @@ def _due_again(
     now: datetime,
     horizon_days: float,
 ) -> bool:
-    """Due within the horizon, and at least `restock_earliest_share` of the way there."""
+    """Due within the horizon, and (unless due already) `restock_wait_days` after buying."""
     config = resolver.config
     elapsed = (now - holding.last_bought_at) / timedelta(days=1)
 
     def due(days: float) -> bool:
-        return elapsed + horizon_days >= days and elapsed >= days * config.restock_earliest_share
+        return elapsed >= days or (
+            elapsed + horizon_days >= days and elapsed >= config.restock_wait_days
+        )
 
     if behaviour is not None and behaviour.kind == "durable":
         return False

@@ -45,16 +45,16 @@ def offered_from(
     """When a placement looking `horizon_days` ahead may offer a bought item again (UTC),
     with its reason, or None if it never comes back.
 
-    That is `horizon_days` before the item is due (`back_at`), but never before
-    `restock_earliest_share` of the way from the last purchase to that due date: a
-    monthly newsletter may remind of pet food due in three weeks, not the day after
-    the customer bought it.
+    That is `horizon_days` before the item is due (`back_at`), but a horizon never
+    brings it back within `restock_wait_days` of the last purchase: a monthly
+    newsletter may remind of pet food due in three weeks, not the day after the
+    customer bought it. An item due sooner than that (a weekly habit) is offered when due.
     """
     found = []
     last = utc(holding.last_bought_at)
+    wait = timedelta(days=config.restock_wait_days)
     for due, reason in _due_dates(holding, behaviour, config):
-        earliest = last + (due - last) * config.restock_earliest_share
-        found.append((max(due - timedelta(days=horizon_days), earliest), reason))
+        found.append((max(due - timedelta(days=horizon_days), min(due, last + wait)), reason))
     return min(found) if found else None
 
 

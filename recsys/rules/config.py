@@ -255,11 +255,11 @@ class CategoriesConfig(_Section):
     personal_due_share: float = Field(
         default=0.5, gt=0, le=2, description="share of the customer's own interval"
     )
-    restock_earliest_share: float = Field(
-        default=0.5,
+    restock_wait_days: float = Field(
+        default=7.0,
         ge=0,
-        le=1,
-        description="share of the way to the due date before a horizon may bring an item back",
+        le=365,
+        description="days after a purchase before a horizon may bring the item back early",
     )
     rebuy_placements: tuple[str, ...] = ("newsletter", "order_confirmation")
     restock_horizon_days: dict[str, float] = Field(default_factory=lambda: {"newsletter": 14.0})

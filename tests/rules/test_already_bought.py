@@ -106,9 +106,9 @@ def test_a_newsletter_offers_what_comes_due_within_its_horizon() -> None:
     assert already_bought(cands("coffee"), ctx([buy("coffee", 400)], placement="anniversary")) == []
 
 
-def test_a_long_horizon_waits_part_of_the_way_to_the_due_date() -> None:
+def test_a_long_horizon_waits_a_week_after_the_purchase() -> None:
     # a 30-day horizon would offer 30-day capsules the day after they were bought; the
-    # shipped restock_earliest_share (0.5) holds them back until day 15
+    # shipped restock_wait_days (7) holds them back for a week
     wide = SHIPPED.model_copy(
         update={
             "categories": SHIPPED.categories.model_copy(
@@ -116,14 +116,12 @@ def test_a_long_horizon_waits_part_of_the_way_to_the_due_date() -> None:
             )
         }
     )
-    assert wide.categories.restock_earliest_share == 0.5
+    assert wide.categories.restock_wait_days == 7
     assert already_bought(cands("coffee"), ctx([buy("coffee", 1)], config=wide)) == []
-    assert already_bought(cands("coffee"), ctx([buy("coffee", 14.5)], config=wide)) == []
-    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 15)], config=wide))) == ["coffee"]
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 6.5)], config=wide)) == []
+    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 7)], config=wide))) == ["coffee"]
     anytime = wide.model_copy(
-        update={
-            "categories": wide.categories.model_copy(update={"restock_earliest_share": 0.0})
-        }
+        update={"categories": wide.categories.model_copy(update={"restock_wait_days": 0.0})}
     )
     assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 1)], config=anytime)))
 

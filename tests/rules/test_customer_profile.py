@@ -48,11 +48,11 @@ def test_an_items_own_learned_entry_is_shown_and_dated_like_the_rule() -> None:
     assert ids(already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=15), **context)))
     letter = dict(behaviours=LEARNED, placement="newsletter")
     assert SHIPPED.categories.horizon_days("newsletter") == 14
-    # Due in 15 days, so within the horizon from NOW + 1, but not before half the way
-    # from the purchase (5 days ago) to the due date: NOW + 5.
-    assert SHIPPED.categories.restock_earliest_share == 0.5
-    assert already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=4), **letter)) == []
-    assert ids(already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=5), **letter)))
+    # Due in 15 days, so within the horizon from NOW + 1, but not within a week of the
+    # purchase (5 days ago): from NOW + 2.
+    assert SHIPPED.categories.restock_wait_days == 7
+    assert already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=1), **letter)) == []
+    assert ids(already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=2), **letter)))
 
 
 def test_durables_block_their_category_and_habits_and_returns_are_told_apart() -> None:

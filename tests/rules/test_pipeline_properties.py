@@ -121,11 +121,14 @@ def _check(
                 middle = len(gaps) // 2
                 gap = gaps[middle] if len(gaps) % 2 else (gaps[middle - 1] + gaps[middle]) / 2
                 due.append(max(gap, 1.0) * config.personal_due_share)
-            # ...and at least restock_earliest_share of the way from the purchase to it
+            # ...and brought forward by the horizon only restock_wait_days after buying
             elapsed = NOW - last
             assert any(
-                ahead >= timedelta(days=d)
-                and elapsed >= timedelta(days=d * config.restock_earliest_share)
+                elapsed >= timedelta(days=d)
+                or (
+                    ahead >= timedelta(days=d)
+                    and elapsed >= timedelta(days=config.restock_wait_days)
+                )
                 for d in due
             )
         # never in a durable category inside its cooldown, nor in a basket durable's category
