@@ -262,7 +262,7 @@ class CategoriesConfig(_Section):
         description="days after a purchase before a horizon may bring the item back early",
     )
     rebuy_placements: tuple[str, ...] = ("newsletter", "order_confirmation")
-    restock_horizon_days: dict[str, float] = Field(default_factory=lambda: {"newsletter": 14.0})
+    restock_horizon_days: dict[str, float] = Field(default_factory=lambda: {"newsletter": 30.0})
     overrides: dict[str, CategoryOverride] = Field(default_factory=dict)
 
     @field_validator("overrides")

@@ -41,7 +41,8 @@ def test_consumable_comes_back_exactly_after_its_interval() -> None:
 
 
 def test_the_last_purchase_dates_the_restock() -> None:
-    history = [buy("coffee", 90), buy("coffee", 10)]
+    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 90)]))) == ["coffee"]
+    history = [buy("coffee", 90), buy("coffee", 5)]
     assert already_bought(cands("coffee"), ctx(history)) == []
 
 
@@ -94,12 +95,13 @@ def test_an_uncategorised_item_learns_its_own_cycle() -> None:
 
 
 def test_a_newsletter_offers_what_comes_due_within_its_horizon() -> None:
-    # shipped: the newsletter looks 14 days ahead, so 30-day capsules bought 16 days ago
-    # are offered, 15 days ago not yet; order confirmation does not look ahead
+    # shipped: the newsletter looks 30 days ahead (a monthly letter), so 30-day capsules
+    # come back once the week after their purchase is over; order confirmation does
+    # not look ahead
     horizon = SHIPPED.categories.horizon_days("newsletter")
-    assert horizon == 14
-    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 16)]))) == ["coffee"]
-    assert already_bought(cands("coffee"), ctx([buy("coffee", 15.5)])) == []
+    assert horizon == 30 and SHIPPED.categories.restock_wait_days == 7
+    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 7)]))) == ["coffee"]
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 6.5)])) == []
     assert already_bought(cands("coffee"), ctx([buy("coffee", 16)], placement=CONFIRMATION)) == []
     # an anniversary never re-offers, whatever the horizon table says
     assert SHIPPED.categories.horizon_days("anniversary") == 0

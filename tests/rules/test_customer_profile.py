@@ -42,12 +42,12 @@ def test_an_items_own_learned_entry_is_shown_and_dated_like_the_rule() -> None:
     back = (NOW - timedelta(days=5) + timedelta(days=20)).date()
     assert mug.back_on == back and kitchen.restock_due == back
     # The rule agrees: not before that day, back on it (order confirmation looks no
-    # further than today; the newsletter 14 days ahead).
+    # further than today; the newsletter 30 days ahead).
     context = dict(behaviours=LEARNED, placement="order_confirmation")
     assert already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=14), **context)) == []
     assert ids(already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=15), **context)))
     letter = dict(behaviours=LEARNED, placement="newsletter")
-    assert SHIPPED.categories.horizon_days("newsletter") == 14
+    assert SHIPPED.categories.horizon_days("newsletter") == 30
     # Due in 15 days, so within the horizon from NOW + 1, but not within a week of the
     # purchase (5 days ago): from NOW + 2.
     assert SHIPPED.categories.restock_wait_days == 7
