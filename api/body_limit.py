@@ -18,12 +18,18 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
+        length = chunked = None
+        for name, value in scope.get("headers") or ():
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = value
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await self._refuse(scope, receive, send)
             return
-        if length is not None:
+        if length is not None or chunked is None:
+            # A declared length is checked above; a request with neither header has no
+            # body in HTTP/1.1 (most GETs), so nothing needs counting or replaying.
             await self.app(scope, receive, send)
             return
         # No declared length (chunked): read up to the limit here, then replay it.

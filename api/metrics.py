@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -30,6 +30,26 @@ class Metrics:
     filtered: Counter
     #: The directory of multiprocess mode, or None for the app's own registry.
     multiprocess_dir: str | None = None
+    #: Labelled children of `fallbacks` and `filtered` (see `count_offer`).
+    _children: dict[tuple[str, str], Counter] = field(default_factory=dict, compare=False)
+
+    def count_offer(self, placement: str, fallback: bool, removed: Mapping[str, int]) -> None:
+        """A served list: a popularity fallback, and the candidates each rule removed.
+
+        The labelled children are kept: `labels()` validates and locks on every call,
+        and a list counts several rules.
+        """
+        if fallback:
+            self._child(self.fallbacks, "fallback", placement).inc()
+        for rule, count in removed.items():
+            if count:
+                self._child(self.filtered, "filtered", rule).inc(count)
+
+    def _child(self, parent: Counter, name: str, value: str) -> Counter:
+        child = self._children.get((name, value))
+        if child is None:
+            child = self._children[(name, value)] = parent.labels(value)
+        return child
 
     @classmethod
     def create(cls) -> Metrics:
@@ -118,6 +138,10 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children, looked up once per label set: `labels()` validates and
+        # locks on every call. The keys are the registry's own label sets, no more.
+        self._counts: dict[tuple[str, str, str], Counter] = {}
+        self._times: dict[str, Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,6 +159,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - started
             route = _route_template(scope)
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            key = (route, scope["method"], str(status))
+            count = self._counts.get(key)
+            if count is None:
+                count = self._counts[key] = self.metrics.requests.labels(*key)
+            count.inc()
+            timer = self._times.get(route)
+            if timer is None:
+                timer = self._times[route] = self.metrics.latency.labels(route)
+            timer.observe(elapsed)

@@ -82,12 +82,7 @@ def _render(
     arm: Arm = NO_ARM,
     exposure_id: str | None = None,
 ) -> JSONResponse:
-    metrics = serving.metrics
-    if offer.fallback:
-        metrics.fallbacks.labels(offer.placement).inc()
-    for rule, count in offer.removed.items():
-        if count:
-            metrics.filtered.labels(rule).inc(count)
+    serving.metrics.count_offer(offer.placement, offer.fallback, offer.removed)
     body: dict[str, Any] = {
         "customer_id": offer.customer_id,
         "model_version": offer.model_version,
