@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,8 +37,18 @@ def create_app(
     engine: Engine | None = None,
     rules: RulesConfig | None = None,
     model_holder: ModelHolder | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
-    """Build the app. Tests pass their own engine, rules or model holder."""
+    """Build the app. Tests pass their own engine, rules or model holder.
+
+    `freeze_heap` (a served worker, `create_app_from_env`): once the model and the catalog
+    are loaded, move everything alive to the collector's permanent generation
+    (`gc.freeze`). Every full collection otherwise walks all the worker has loaded again
+    (libraries, model, catalog: 140k objects at the demo size; averaged, a fortieth of a
+    request's CPU, and over 100 ms at once), though none of it becomes garbage while it
+    is served. Objects made later (catalog refreshes, a reloaded model) are collected as
+    usual.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +68,10 @@ def create_app(
             else None
         )
         served = app.state.model_holder.get()
+        if freeze_heap:
+            app.state.catalog.get()
+            gc.collect()
+            gc.freeze()
         log.info("service_started", model_version=served.version if served else None)
         try:
             yield
@@ -133,4 +148,4 @@ def create_app_from_env() -> FastAPI:
     faulthandler.enable()
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
-    return create_app(settings)
+    return create_app(settings, freeze_heap=True)
