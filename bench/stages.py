@@ -13,6 +13,11 @@ exposure log: queueing and the writer thread), `model` (recsys.models), `store`
 (the API-key middleware), `metrics` (our middleware, prometheus), `parse` (FastAPI's
 parameter and dependency solving, pydantic), `http server` (uvicorn, httptools, the
 event loop, the socket writes), `framework` (the rest of FastAPI and Starlette).
+
+The samples are of a runnable thread, on a core or waiting for one: when the workers and
+the load generator share too few cores, a worker preempted inside the socket write that
+woke the generator is counted there, so `http server` reads high (2-3x on 2 cores with 2
+workers and `wrk`, against one worker with a core to spare).
 """
 
 from __future__ import annotations
