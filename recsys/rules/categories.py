@@ -39,7 +39,9 @@ class CategoryBehaviour:
 
     `support` is the number of distinct buyers, `returning` how many of them shopped
     again on a later day (anything), `repeat_rate` the share of those returning buyers
-    who bought in the category again on a later day, `median_interval_days` the
+    who bought in the category again on a later day (what makes a durable),
+    `same_item_rate` the share who bought one of its items again (what makes a
+    consumable: it is the same item that comes back), `median_interval_days` the
     median over repeat buyers of their median days between purchase days and
     `interval_spread` its (p75 - p25) / median. `interval_days` is the
     repurchase interval of a consumable, `cooldown_days` the block of a durable
@@ -56,6 +58,7 @@ class CategoryBehaviour:
     cooldown_days: int | None = None
     source: Source = "learned"
     returning: int | None = None
+    same_item_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,7 @@ class CategoryBehaviour:
             "support": self.support,
             "repeat_rate": self.repeat_rate,
             "returning": self.returning,
+            "same_item_rate": self.same_item_rate,
             "median_interval_days": self.median_interval_days,
             "interval_spread": self.interval_spread,
             "interval_days": self.interval_days,
@@ -84,6 +88,7 @@ class CategoryBehaviour:
             support=int(data.get("support", 0)),
             repeat_rate=_optional_float(data.get("repeat_rate")),
             returning=_optional_int(data.get("returning")),
+            same_item_rate=_optional_float(data.get("same_item_rate")),
             median_interval_days=_optional_float(data.get("median_interval_days")),
             interval_spread=_optional_float(data.get("interval_spread")),
             interval_days=_optional_int(data.get("interval_days")),
@@ -136,11 +141,21 @@ def learn_category_behaviour(
             pl.col("purchased_at").cast(pl.Date).alias("day"),
         )
     )
-    by_category = (
-        bought.join(item_categories.lazy(), on="item_id", how="inner")
-        .filter(~pl.col("category").str.starts_with(ITEM_SCOPE))
-        .select(pl.col("category").alias("scope"), "customer_id", "day")
-        .unique()
+    in_categories = bought.join(item_categories.lazy(), on="item_id", how="inner").filter(
+        ~pl.col("category").str.starts_with(ITEM_SCOPE)
+    )
+    by_category = in_categories.select(
+        pl.col("category").alias("scope"), "customer_id", "day"
+    ).unique()
+    # A consumable comes back as the same item, so a category is one only if its buyers
+    # rebuy the same items: readers buy another novel, rarely the same one again.
+    same_item = (
+        in_categories.group_by("category", "customer_id", "item_id")
+        .agg(pl.col("day").n_unique().alias("n_days"))
+        .filter(pl.col("n_days") >= 2)
+        .group_by("category")
+        .agg(pl.col("customer_id").n_unique().alias("same_item_buyers"))
+        .rename({"category": "scope"})
     )
     by_item = bought.select(
         (pl.lit(ITEM_SCOPE) + pl.col("item_id")).alias("scope"), "customer_id", "day"
@@ -154,6 +169,13 @@ def learn_category_behaviour(
     stats = (
         pl.concat([_scope_stats(by_category, last_days), _scope_stats(by_item, last_days)])
         .filter((pl.col("support") >= needed) & (pl.col("returning") >= needed))
+        .join(same_item, on="scope", how="left")
+        .with_columns(
+            pl.when(pl.col("scope").str.starts_with(ITEM_SCOPE))
+            .then(pl.col("repeat_buyers"))
+            .otherwise(pl.col("same_item_buyers").fill_null(0))
+            .alias("same_item_buyers")
+        )
         .collect()
     )
     table: dict[str, CategoryBehaviour] = {}
@@ -205,6 +227,7 @@ def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehav
     returning = int(row["returning"])
     repeat_buyers = int(row["repeat_buyers"])
     repeat_rate = repeat_buyers / returning
+    same_item_rate = int(row["same_item_buyers"]) / returning
     interval = _optional_float(row["interval"])
     spread = None
     if interval is not None and interval > 0:
@@ -214,7 +237,7 @@ def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehav
     if repeat_rate < config.durable_max_repeat_rate:
         kind = "durable"
     elif (
-        repeat_rate >= config.consumable_min_repeat_rate
+        same_item_rate >= config.consumable_min_repeat_rate
         and repeat_buyers >= config.min_repeat_buyers
         and interval is not None
         and (
@@ -229,6 +252,7 @@ def _classify(row: Mapping[str, Any], config: CategoriesConfig) -> CategoryBehav
         kind=kind,
         support=support,
         returning=returning,
+        same_item_rate=round(same_item_rate, 6),
         repeat_rate=round(repeat_rate, 6),
         median_interval_days=interval,
         interval_spread=None if spread is None else round(spread, 6),

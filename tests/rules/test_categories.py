@@ -144,14 +144,27 @@ def test_repeat_rate_is_over_the_buyers_who_came_back() -> None:
     rows = []
     for c in range(40):
         rows.append((f"c{c}", "coffee-a", 1, START))
-        if c < 20:  # half come back, all of them for capsules a month later
-            rows.append((f"c{c}", "coffee-b", 1, START + timedelta(days=30)))
+        if c < 20:  # half come back, all of them for the same capsules a month later
+            rows.append((f"c{c}", "coffee-a", 1, START + timedelta(days=30)))
     frame = pl.DataFrame(
         rows, schema=["customer_id", "item_id", "quantity", "purchased_at"], orient="row"
     )
     coffee = learn_category_behaviour(frame, ITEM_CATEGORY, CONFIG)["grocery/coffee-capsules"]
     assert (coffee.support, coffee.returning, coffee.repeat_rate) == (40, 20, 1.0)
     assert coffee.kind == "consumable" and coffee.interval_days == 30
+
+
+def test_a_category_rebought_as_other_items_is_not_consumable() -> None:
+    """Readers buy another novel, not the same one: the novel must not come back."""
+    rows = []
+    for c in range(40):
+        rows.append((f"c{c}", "book-a", 1, START))
+        rows.append((f"c{c}", "book-b", 1, START + timedelta(days=30)))
+    frame = pl.DataFrame(
+        rows, schema=["customer_id", "item_id", "quantity", "purchased_at"], orient="row"
+    )
+    books = learn_category_behaviour(frame, ITEM_CATEGORY, CONFIG)["books/fiction"]
+    assert (books.repeat_rate, books.same_item_rate, books.kind) == (1.0, 0.0, "regular")
 
 
 def test_accepts_a_catalog_frame_and_missing_quantity() -> None:
