@@ -3,8 +3,10 @@
 Data: a demo retailer whose `due_share` of customers joined on DUE_DATE's month and day
 (`generate_demo(due_date=..., due_share=...)`), ingested into SQLite with the default
 `hybrid` model trained (`bench._data.demo_home`, cached). Default profile: 5,000 x 600
-with a 0.2 share (~1,000 due); `--full`: 1,000,000 x 100,000 with a 0.1 share (~100,000
-due; building that store and model takes about half an hour here, once).
+with a 0.2 share (~1,000 due); `BENCH_CAMPAIGN_SIZE=large`: 50,000 x 1,000 with a 0.9
+share (44,874 due, the size of issue 19's campaign; store and model built in about a
+minute, once); `--full`: 1,000,000 x 100,000 with a 0.1 share (~100,000 due; building
+that store and model takes about half an hour here, once).
 
 Per repeat, on a fresh copy of the store (empty contact log and vouchers):
 
@@ -43,7 +45,20 @@ from bench._common import Baseline, Row
 SEED = 7
 DUE_DATE = date(2026, 11, 21)
 DEFAULT = (5_000, 600, 0.2, 2)  # customers, items, due share, repeats
+#: `BENCH_CAMPAIGN_SIZE=large`: tens of thousands due on one day, on both stores.
+LARGE = (50_000, 1_000, 0.9, 2)
 FULL = (1_000_000, 100_000, 0.1, 1)
+SIZES = {"default": DEFAULT, "large": LARGE, "full": FULL}
+
+
+def _size(full: bool) -> tuple[int, int, float, int]:
+    """The profile: `--full`, else BENCH_CAMPAIGN_SIZE (default, large or full)."""
+    if full:
+        return FULL
+    name = os.environ.get("BENCH_CAMPAIGN_SIZE", "default") or "default"
+    if name not in SIZES:
+        raise SystemExit(f"BENCH_CAMPAIGN_SIZE must be one of {', '.join(SIZES)}, not {name!r}")
+    return SIZES[name]
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -107,7 +122,7 @@ def run(full: bool) -> list[Row]:
     from recsys.store.engine import create_store_engine
     from training.artifacts import load_model
 
-    customers, items, share, repeats = FULL if full else DEFAULT
+    customers, items, share, repeats = _size(full)
     home, info = demo_home(customers, items, SEED, due_date=DUE_DATE, due_share=share)
     loaded = load_model(home / "models")
     model = ServingModel.from_parts(loaded.version, loaded.meta.model, loaded.recommender,

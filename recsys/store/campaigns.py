@@ -16,8 +16,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Connection, Insert, extract, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Insert,
+    String,
+    any_,
+    bindparam,
+    extract,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from recsys.records import Customer
 from recsys.rules.occasions import is_anniversary
@@ -160,11 +173,31 @@ def sent_codes(
     return {cid: code for cid, (code, _) in sent_marks(conn, occasion, day, customer_ids).items()}
 
 
+# PostgreSQL: the batch's ids as one array parameter, so one cached statement (prepared by
+# psycopg) instead of a text of 500 placeholders parsed per batch, for each read a batch
+# makes (drafting, and after the insert, the winners).
+_PG_SENT_MARKS = select(
+    contact_log.c.customer_id, contact_log.c.voucher_code, contact_log.c.exposure_id
+).where(
+    contact_log.c.occasion == bindparam("occasion"),
+    contact_log.c.date == bindparam("day", type_=Date),
+    contact_log.c.customer_id == any_(bindparam("customer_ids", type_=ARRAY(String))),
+)
+
+
 def sent_marks(
     conn: Connection, occasion: Occasion, day: date, customer_ids: Sequence[str]
 ) -> dict[str, tuple[str | None, str | None]]:
     """Customer id -> (voucher code, exposure id) of the rows with key (customer, occasion, day)."""
     found: dict[str, tuple[str | None, str | None]] = {}
+    if conn.dialect.name == "postgresql":
+        if customer_ids:
+            rows = conn.execute(
+                _PG_SENT_MARKS,
+                {"occasion": occasion, "day": day, "customer_ids": list(customer_ids)},
+            )
+            found.update({r.customer_id: (r.voucher_code, r.exposure_id) for r in rows})
+        return found
     for chunk in _chunks(customer_ids):
         query = select(
             contact_log.c.customer_id, contact_log.c.voucher_code, contact_log.c.exposure_id

@@ -151,9 +151,48 @@ _SQLITE_PURCHASES_FOR = (
 )
 
 
+# PostgreSQL: the same rows, driven from the batch's orders. The plain join let the planner
+# hash the whole of order_lines once per batch (a parallel sequential scan: 225 ms of a
+# 500-customer batch at 1.7M lines, growing with the store); the lateral subquery, kept
+# apart by OFFSET 0, probes the lines' primary key per order, so a batch costs its own
+# lines whatever the store's size. One array parameter instead of 500 placeholders keeps
+# one statement text, which psycopg prepares after a few batches.
+_PG_PURCHASES_FOR = (
+    "SELECT o.customer_id, l.order_id, l.item_id, l.quantity, l.unit_price, o.purchased_at"
+    " FROM orders AS o CROSS JOIN LATERAL ("
+    "SELECT ol.order_id, ol.item_id, ol.quantity, ol.unit_price FROM order_lines AS ol"
+    " WHERE ol.order_id = o.order_id OFFSET 0) AS l"
+    " WHERE o.customer_id = ANY(%s)"
+    " ORDER BY o.purchased_at, l.item_id"
+)
+
+# SET LOCAL of both, as one statement (the binary cursor cannot send two at once).
+_PG_NO_JIT_NOR_PARALLEL = (
+    "SELECT set_config('jit', 'off', true),"
+    " set_config('max_parallel_workers_per_gather', '0', true)"
+)
+
+
 def purchases_for(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[Purchase]]:
     """Order lines of many customers at once (campaign batches), oldest first."""
     history: dict[str, list[Purchase]] = {c: [] for c in customer_ids}
+    if conn.dialect.name == "postgresql" and customer_ids:
+        # Through the driver, in binary: SQLAlchemy's per-row processing and psycopg's text
+        # parsing of the ~18,000 lines of a batch cost more than the query.
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor(binary=True) as cursor:
+            # For the rest of the caller's transaction: the planner's estimate of this
+            # query crosses the thresholds of JIT compilation (20 ms a batch) and parallel
+            # workers (~50 ms to start them), neither worth it for a batch's index probes,
+            # and the campaign already runs one process per core.
+            cursor.execute(_PG_NO_JIT_NOR_PARALLEL)
+            cursor.execute(_PG_PURCHASES_FOR, (list(customer_ids),))
+            for customer_id, order_id, item_id, quantity, unit_price, purchased_at in cursor:
+                history[customer_id].append(
+                    Purchase(order_id, item_id, float(quantity), unit_price, purchased_at)
+                )
+        return history
     if conn.dialect.name == "sqlite" and customer_ids:
         driver = conn.connection.driver_connection
         assert driver is not None

@@ -12,9 +12,16 @@ import polars as pl
 from sqlalchemy import Engine, insert, select
 
 from recsys.records import Customer, Purchase
-from recsys.store.contacts import contact_history
+from recsys.store.campaigns import sent_marks
+from recsys.store.contacts import contact_histories, contact_history
 from recsys.store.customers import get_customer
-from recsys.store.purchases import customer_purchases, purchase_frame, purchase_schema
+from recsys.store.feedback import Exposure, insert_exposures
+from recsys.store.purchases import (
+    customer_purchases,
+    purchase_frame,
+    purchase_schema,
+    purchases_for,
+)
 from recsys.store.tables import contact_log, customers, order_lines, orders
 
 ORDERS = [
@@ -91,3 +98,33 @@ def test_one_customers_reads(engine: Engine) -> None:
         assert customer_purchases(conn, "nobody") == []
         assert contact_history(conn, "c1") == [datetime(2026, 2, 1, 9, 0),
                                                datetime(2026, 3, 2, 9, 0, 0, 1)]
+
+
+def test_a_batchs_reads_are_each_customers_reads(engine: Engine) -> None:
+    """The campaign's batch reads (PostgreSQL: array parameters, a lateral join through the
+    driver) give what the one-customer reads give, customer by customer."""
+    _fill(engine)
+    with engine.begin() as conn:
+        insert_exposures(conn, [
+            Exposure("ex_sent", "c2", "newsletter", "v1", ("z",), datetime(2026, 4, 1, 7, 11),
+                     sent=True),
+            Exposure("ex_shown", "c2", "newsletter", "v1", ("z",), datetime(2026, 4, 2, 7, 0)),
+        ])
+        conn.execute(insert(contact_log).values(
+            customer_id="c2", occasion="anniversary", date=date(2026, 2, 1),
+            placement="anniversary", sent_at=datetime(2026, 2, 1, 9, 0), voucher_code="ANNIV-X",
+            exposure_id="ex_a",
+        ))
+    ids = ["c2", "nobody", "c1"]
+    with engine.connect() as conn:
+        assert purchases_for(conn, ids) == {c: customer_purchases(conn, c) for c in ids}
+        assert contact_histories(conn, ids) == {c: contact_history(conn, c) for c in ids}
+        assert contact_histories(conn, ids)["c2"] == [datetime(2026, 2, 1, 9, 0),
+                                                      datetime(2026, 4, 1, 7, 11)]
+        assert sent_marks(conn, "anniversary", date(2026, 2, 1), ids) == {
+            "c1": (None, None), "c2": ("ANNIV-X", "ex_a"),
+        }
+        assert sent_marks(conn, "anniversary", date(2026, 2, 2), ids) == {}
+        assert purchases_for(conn, []) == {}
+        assert contact_histories(conn, []) == {}
+        assert sent_marks(conn, "anniversary", date(2026, 2, 1), []) == {}
