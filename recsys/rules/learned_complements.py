@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recsys.ids import IdMap
+from recsys.rules._packed import check_fits, packed_key, radixes, string_codes
 from recsys.rules.categories import ITEM_SCOPE
 from recsys.rules.config import LearnedComplementsConfig
 
@@ -247,70 +248,98 @@ def learn_complements(
     the lift (a Poisson bound on the support), then item_id, for stable output.
     """
     import polars as pl
+
     quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
-    events = (
+    bought = (
         purchases.lazy()
         .filter(quantity.fill_null(1) > 0)
         .select(
-            pl.col("customer_id").cast(pl.String),
-            pl.col("item_id").cast(pl.String),
-            (pl.col("purchased_at").cast(pl.Date).cast(pl.Int32)).alias("day"),
+            string_codes("customer_id").alias("customer"),
+            pl.col("item_id").cast(pl.String).cast(pl.Categorical).alias("item_id"),
+            pl.col("purchased_at").cast(pl.Date).cast(pl.Int32).alias("day"),
         )
-        .unique()
+        .with_columns(
+            pl.col("item_id").to_physical().alias("code"),
+            # days from the first one: packed keys take non-negative values
+            pl.col("day") - pl.col("day").min(),
+        )
         .collect()
     )
-    if events.is_empty():
+    if bought.is_empty():
         return LearnedComplements()
-    n_customers = events.get_column("customer_id").n_unique()
+    n_customers = bought.get_column("customer").n_unique()
 
-    # Dense integer codes: the self-join below is the expensive step, and it is
-    # several times faster and smaller on integers than on string ids.
-    item_ids = events.get_column("item_id").unique().sort()
-    n_items = item_ids.len()
-    item_codes = pl.DataFrame(
-        {"item_id": item_ids, "item": pl.arange(0, n_items, eager=True, dtype=pl.UInt32)}
+    # Integer codes packed into one UInt64 key per row (`recsys.rules._packed`): the
+    # unique, sort and self-join below are the expensive steps, and they are several
+    # times faster on one integer than on string ids. Items are numbered densely, so
+    # that an unordered pair of them packs into one integer too.
+    item_ids = bought.select(pl.col("item_id").unique()).select(
+        pl.col("item_id").cast(pl.String), pl.col("item_id").to_physical().alias("code")
     )
-    customers = events.get_column("customer_id").unique()
-    customer_codes = pl.DataFrame(
-        {
-            "customer_id": customers,
-            "customer": pl.arange(0, customers.len(), eager=True, dtype=pl.UInt32),
-        }
+    n_items = item_ids.height
+    item_codes = item_ids.with_columns(
+        pl.int_range(0, n_items, dtype=pl.UInt32).alias("item")
     )
-    coded = events.join(item_codes, on="item_id").join(customer_codes, on="customer_id")
-    buyers = coded.group_by("item").agg(pl.col("customer").n_unique().alias("buyers"))
+    coded = bought.join(item_codes.select("code", "item"), on="code").select(
+        "customer", "item", "day"
+    )
+    customers, _, n_days = radixes(coded, ["customer", "item", "day"])
+    by_buyer = (
+        coded.select(packed_key(["item", "customer"], [n_items, customers]).alias("key"))
+        .get_column("key")
+        .unique()
+    )
+    buyers = (
+        (by_buyer // customers)
+        .cast(pl.UInt32)
+        .value_counts(name="buyers")
+        .rename({"key": "item"})
+        .with_columns(pl.col("buyers").cast(pl.UInt32))
+    )
     # An item with fewer buyers than min_support cannot reach it in any pair.
     frequent = buyers.filter(pl.col("buyers") >= config.min_support).get_column("item")
-    coded = coded.filter(pl.col("item").is_in(frequent.implode())).select("customer", "item", "day")
+    coded = coded.filter(pl.col("item").is_in(frequent.implode()))
 
     # Bucketing days by window width puts every pair within the window in the
     # same or the next bucket, so the self-join only pairs purchases that can
     # qualify instead of every pair of a heavy buyer's whole history. Same-bucket
     # matches come in both orientations (kept once: item < other); next-bucket
     # matches in one, so their pair key is made orientation-free with min/max.
+    # Same-day pairs (window 0, the default) need no next bucket at all.
     width = config.window_days + 1
-    left = coded.with_columns((pl.col("day") // width).alias("bucket"))
-    right = pl.concat(
-        [
-            left.with_columns(pl.lit(False).alias("shifted")),
-            left.with_columns(pl.col("bucket") - 1, pl.lit(True).alias("shifted")),
-        ]
-    ).rename({"item": "other", "day": "other_day"})
+    n_buckets = n_days // width + 1
+    basket = packed_key(["customer", "bucket"], [customers, n_buckets]).alias("basket")
+    left = coded.with_columns((pl.col("day") // width).alias("bucket")).select(
+        basket, "item", "day"
+    )
+    shifted = [pl.lit(False).alias("shifted")]
+    right = [left.with_columns(*shifted)]
+    if config.window_days > 0:
+        right.append(
+            coded.with_columns((pl.col("day") // width - 1).alias("bucket"))
+            .filter(pl.col("bucket") >= 0)
+            .select(basket, "item", "day", pl.lit(True).alias("shifted"))
+        )
+    others = pl.concat(right).rename({"item": "other", "day": "other_day"})
     pair = (
         pl.min_horizontal("item", "other").cast(pl.UInt64) * n_items
         + pl.max_horizontal("item", "other")
-    ).alias("pair")
+    )
+    # The customer and the pair as one key: unique per (customer, pair), then counted.
+    n_pairs = n_items * n_items
+    customer_pair = (pl.col("basket") // n_buckets) * n_pairs + pair
+    check_fits([customers, n_pairs])
     supported = (
         left.lazy()
-        .join(right.lazy(), on=["customer", "bucket"], how="inner")
+        .join(others.lazy(), on="basket", how="inner")
         .filter(
             (pl.col("item") != pl.col("other"))
             & (pl.col("shifted") | (pl.col("item") < pl.col("other")))
             & ((pl.col("day") - pl.col("other_day")).abs() <= config.window_days)
         )
-        .select("customer", pair)
+        .select(customer_pair.alias("key"))
         .unique()
-        .group_by("pair")
+        .group_by((pl.col("key") % n_pairs).alias("pair"))
         .agg(pl.len().alias("support"))
         .filter(pl.col("support") >= config.min_support)
         .select(
@@ -326,6 +355,7 @@ def learn_complements(
             supported.select(pl.col("b").alias("item"), pl.col("a").alias("other"), "support"),
         ]
     )
+    item_names = item_codes.lazy().select("item", "item_id")
     other_buyers = buyers.lazy().rename({"item": "other", "buyers": "other_buyers"})
     scored = (
         directed.join(buyers.lazy(), on="item")
@@ -338,8 +368,8 @@ def learn_complements(
             ).alias("lift")
         )
         .filter(pl.col("lift") >= config.min_lift)
-        .join(item_codes.lazy(), on="item")
-        .join(item_codes.lazy().rename({"item": "other", "item_id": "other_id"}), on="other")
+        .join(item_names, on="item")
+        .join(item_names.rename({"item": "other", "item_id": "other_id"}), on="other")
         .collect()
     )
     if item_category is not None and config.exclude_same_category:
@@ -393,7 +423,7 @@ def _significant(scored: pl.DataFrame, n_customers: int, max_p_value: float) -> 
     often two independent items would share this many buyers.
     """
     import polars as pl
-    from scipy.stats import gamma
+    from scipy.special import gammaincinv
 
     if scored.is_empty():
         return scored.with_columns(pl.lit(0.0).alias("lift_low"))
@@ -402,9 +432,11 @@ def _significant(scored: pl.DataFrame, n_customers: int, max_p_value: float) -> 
     other = scored.get_column("other_buyers").to_numpy().astype(np.float64)
     p = hypergeom_sf(support, n_customers, buyers, other, near=max_p_value)
     expected = buyers * other / n_customers
-    # gamma.ppf depends on the support alone: once per distinct value
+    # The gamma quantile depends on the support alone: once per distinct value. It is
+    # `scipy.stats.gamma.ppf(0.05, values)` (the same function underneath), without the
+    # second it takes to import scipy.stats.
     values, inverse = np.unique(support, return_inverse=True)
-    lift_low = gamma.ppf(0.05, values)[inverse] / expected
+    lift_low = gammaincinv(values, 0.05)[inverse] / expected
     return scored.with_columns(pl.Series("lift_low", lift_low)).filter(
         pl.Series(p <= max_p_value)
     )
@@ -423,7 +455,6 @@ def hypergeom_sf(
     threshold they are compared with), are computed by scipy.
     """
     from scipy.special import gammaln
-    from scipy.stats import hypergeom
 
     k = np.asarray(support, dtype=np.float64)
     n = np.asarray(good, dtype=np.float64)
@@ -451,5 +482,7 @@ def hypergeom_sf(
         done = valid & ~(term > tail * _TAIL_EPS)
     redo = ~done | (np.abs(tail - near) <= _NEAR * near)
     if redo.any():
+        from scipy.stats import hypergeom  # a second to import; rarely needed
+
         tail[redo] = hypergeom.sf(k[redo] - 1, total, n[redo], m[redo])
     return tail

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import subprocess
+import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select
 
 from recsys.records import Purchase
-from recsys.store.engine import sqlite_driver, sqlite_text
+from recsys.store.engine import StoreError, sqlite_driver, sqlite_text
 from recsys.store.tables import customers, order_lines, orders
 
 # polars is imported inside the functions that build frames: the API's workers never
@@ -42,6 +47,14 @@ def purchase_frame(conn: Connection, *, batch_rows: int = 500_000) -> pl.DataFra
 
     Columns as `purchase_schema()`; `purchased_at` is naive UTC; negative quantity is a return.
     Rows are ordered by (purchased_at, order_id, item_id), which is unique.
+
+    The rows travel as columns wherever the database allows (`recsys train` spent most
+    of its time outside the fit here, building millions of Python tuples): a SQLite file
+    as Arrow (ADBC, in a child process), PostgreSQL as COPY CSV parsed by pyarrow. A
+    SQLite database in memory, or a connection with writes of its own not yet committed
+    (which another connection cannot see), is read through the connection's driver;
+    other databases through SQLAlchemy. `batch_rows` bounds the rows held as Python
+    objects at once there.
     """
     import polars as pl
     query = (
@@ -58,7 +71,12 @@ def purchase_frame(conn: Connection, *, batch_rows: int = 500_000) -> pl.DataFra
     schema = purchase_schema()
     driver = sqlite_driver(conn)
     if driver is not None:
+        path = _sqlite_file(conn)
+        if path is not None and not driver.in_transaction:
+            return _arrow_sqlite_purchase_frame(path, schema)
         return _sqlite_purchase_frame(driver, sqlite_text(query), schema, batch_rows)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        return _copy_postgres_purchase_frame(conn, schema)
     ordered = query.order_by(orders.c.purchased_at, order_lines.c.order_id, order_lines.c.item_id)
     result = conn.execution_options(yield_per=batch_rows).execute(ordered)
     frames = [
@@ -73,7 +91,8 @@ def purchase_frame(conn: Connection, *, batch_rows: int = 500_000) -> pl.DataFra
 def _sqlite_purchase_frame(
     driver: sqlite3.Connection, sql: str, schema: dict[str, pl.DataType], batch_rows: int
 ) -> pl.DataFrame:
-    """SQLite: the driver's rows as columns, times parsed and rows sorted by polars.
+    """SQLite through the connection's own driver (see `purchase_frame`): its rows as
+    columns, times parsed and rows sorted by polars.
 
     SQLAlchemy's per-row DateTime parsing and SQLite's sort of millions of rows took most
     of `recsys train`'s read; the text times SQLAlchemy and the bulk loader write
@@ -90,9 +109,146 @@ def _sqlite_purchase_frame(
     if not frames:
         return pl.DataFrame(schema=schema)
     frame = pl.concat(frames, rechunk=True).with_columns(
-        pl.col("purchased_at").str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+        pl.col("purchased_at").str.to_datetime(_TIME_FORMAT, time_unit="us")
     )
     return frame.sort("purchased_at", "order_id", "item_id")
+
+
+#: The text times SQLAlchemy and the bulk loader write to SQLite, and `_PG_TIME` renders.
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
+
+
+def _sqlite_file(conn: Connection) -> str | None:
+    """The path of the SQLite file under `conn`, or None (in memory, a URI, options)."""
+    url = conn.engine.url
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:") or url.query:
+        return None
+    return database if Path(database).is_file() else None
+
+
+def _arrow_sqlite_purchase_frame(path: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """SQLite file: orders and lines read as Arrow by a child process (`_sqlite_arrow`,
+    which says why not here), joined and ordered here."""
+    import polars as pl
+    import pyarrow as pa
+
+    script = Path(__file__).with_name("_sqlite_arrow.py")
+    # -P: the script's folder (this package) does not shadow top-level modules there.
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen(
+            [sys.executable, "-P", str(script), path], stdout=subprocess.PIPE, stderr=errors
+        )
+        assert child.stdout is not None
+        try:
+            with child.stdout:
+                order_rows = pa.ipc.open_stream(child.stdout).read_all()
+                line_rows = pa.ipc.open_stream(child.stdout).read_all()
+        except (pa.ArrowInvalid, OSError):
+            order_rows = line_rows = None
+        if child.wait() != 0 or order_rows is None or line_rows is None:
+            errors.seek(0)
+            lines = errors.read().decode("utf-8", "replace").strip().splitlines()
+            raise StoreError(
+                f"reading the purchases of {path} failed: {lines[-1] if lines else 'no output'}"
+            )
+    orders_frame = pl.from_arrow(order_rows)
+    lines_frame = pl.from_arrow(line_rows)
+    assert isinstance(orders_frame, pl.DataFrame) and isinstance(lines_frame, pl.DataFrame)
+    if orders_frame.is_empty() or lines_frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    # Orders in (purchased_at, order_id) order, each one's lines in item_id order after
+    # it: the rows sorted by (purchased_at, order_id, item_id) without sorting them all.
+    # (SQLite's ORDER BY compares text bytewise, as polars does.)
+    by_time = orders_frame.with_columns(
+        pl.col("purchased_at").str.to_datetime(_TIME_FORMAT, time_unit="us")
+    ).sort("purchased_at", "order_id")
+    joined = by_time.join(lines_frame, on="order_id", how="inner", maintain_order="left_right")
+    return joined.select(
+        pl.col(name).cast(dtype)
+        if name != "unit_price"
+        else pl.when(pl.col("no_price") == 0).then(pl.col(name)).cast(dtype).alias(name)
+        for name, dtype in schema.items()
+    )
+
+
+#: PostgreSQL's text for a `timestamp`, whatever the session's DateStyle.
+_PG_TIME = "to_char(o.purchased_at, 'YYYY-MM-DD HH24:MI:SS.US')"
+_PG_COPY = (
+    "COPY (SELECT o.customer_id, l.item_id, l.order_id, l.quantity, l.unit_price,"
+    f" {_PG_TIME} FROM order_lines AS l JOIN orders AS o ON o.order_id = l.order_id"
+    " ORDER BY o.purchased_at, l.order_id, l.item_id) TO STDOUT (FORMAT csv)"
+)
+
+
+def _copy_postgres_purchase_frame(
+    conn: Connection, schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """PostgreSQL: the ordered query as COPY CSV on this connection (its transaction and
+    search_path), parsed by pyarrow as it streams in.
+
+    Floats survive the text: PostgreSQL 12 and later print the shortest text that reads
+    back as the same double (`extra_float_digits` 1, its default, set here in case a
+    server changed it), and the parser rounds correctly.
+    """
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    conn.exec_driver_sql("SET LOCAL extra_float_digits = 1")
+    names = list(schema)
+    arrow_types = {
+        "customer_id": pa.string(), "item_id": pa.string(), "order_id": pa.string(),
+        "quantity": pa.float64(), "unit_price": pa.float64(), "purchased_at": pa.string(),
+    }
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(_PG_COPY) as copy:
+        reader = pacsv.open_csv(
+            _CopyStream(copy),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types=arrow_types),
+        )
+        table = reader.read_all()
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    if frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    return frame.with_columns(
+        pl.col("purchased_at").str.to_datetime(_TIME_FORMAT, time_unit="us")
+    ).cast(schema)  # type: ignore[arg-type]
+
+
+class _CopyStream(io.RawIOBase):
+    """A psycopg `Copy` read as a binary file (what pyarrow's streaming reader takes).
+
+    psycopg hands COPY TO's data over a row at a time; each read fills the whole buffer
+    pyarrow asks for, so pyarrow parses megabytes per call.
+    """
+
+    def __init__(self, copy: Any) -> None:
+        self._blocks = iter(copy)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        size = len(view)
+        filled = 0
+        block: Any = self._pending
+        while True:
+            if filled + len(block) >= size:
+                view[filled:] = block[: size - filled]
+                self._pending = bytes(block[size - filled :])
+                return size
+            view[filled : filled + len(block)] = block
+            filled += len(block)
+            block = next(self._blocks, None)
+            if block is None:
+                self._pending = b""
+                return filled
 
 
 # Built once: the API runs this per request, and building the statement cost more
