@@ -203,8 +203,11 @@ def _copy_postgres_purchase_frame(
     }
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(_PG_COPY) as copy:
+        stream = _CopyStream(copy)
+        if stream.at_end():  # no lines at all: pyarrow refuses an empty CSV
+            return pl.DataFrame(schema=schema)
         reader = pacsv.open_csv(
-            _CopyStream(copy),
+            stream,
             read_options=pacsv.ReadOptions(column_names=names, block_size=16 << 20),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=arrow_types),
@@ -212,8 +215,6 @@ def _copy_postgres_purchase_frame(
         table = reader.read_all()
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    if frame.is_empty():
-        return pl.DataFrame(schema=schema)
     return frame.with_columns(
         pl.col("purchased_at").str.to_datetime(_TIME_FORMAT, time_unit="us")
     ).cast(schema)  # type: ignore[arg-type]
@@ -232,6 +233,12 @@ class _CopyStream(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def at_end(self) -> bool:
+        """Whether the COPY has no (more) data, found without losing any."""
+        if not self._pending:
+            self._pending = next(self._blocks, b"")
+        return not self._pending
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")

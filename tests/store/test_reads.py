@@ -82,6 +82,35 @@ def test_purchase_frame_is_the_joined_lines_in_time_order(engine: Engine) -> Non
     assert frame["order_id"].to_list() == ["o4", "o3", "o1", "o1", "o2"]
 
 
+def test_purchase_frame_reads_prices_missing_for_thousands_of_lines(engine: Engine) -> None:
+    """The Arrow reader infers a column's type from its first rows: 3,000 lines without
+    a price before the first priced one still read as a float column, in the query's order
+    (ids outside ASCII and orders sharing an instant included)."""
+    at = datetime(2026, 5, 1, 12, 0, 0)
+    with engine.begin() as conn:
+        conn.execute(insert(orders), [
+            {"order_id": f"o{n:05d}", "customer_id": f"c{n % 7}", "purchased_at": at}
+            for n in range(1200)
+        ])
+        conn.execute(insert(order_lines), [
+            {"order_id": f"o{n:05d}", "item_id": item, "quantity": 1.0 + n % 3,
+             "unit_price": None if n < 1000 else 0.1 * n, "load_id": "t"}
+            for n in range(1200) for item in ("Zeta", "äpfel", "apple")
+        ])
+    with engine.connect() as conn:
+        frame = purchase_frame(conn)
+        rows = conn.execute(
+            select(orders.c.customer_id, order_lines.c.item_id, order_lines.c.order_id,
+                   order_lines.c.quantity, order_lines.c.unit_price, orders.c.purchased_at)
+            .join(orders, orders.c.order_id == order_lines.c.order_id)
+            .order_by(orders.c.purchased_at, order_lines.c.order_id, order_lines.c.item_id)
+        ).all()
+    expected = pl.DataFrame([tuple(r) for r in rows], schema=purchase_schema(), orient="row")
+    assert frame.equals(expected)
+    assert frame["item_id"].head(3).to_list() == ["Zeta", "apple", "äpfel"]  # bytewise
+    assert frame["unit_price"].null_count() == 3000
+
+
 def test_one_customers_reads(engine: Engine) -> None:
     _fill(engine)
     with engine.connect() as conn:
