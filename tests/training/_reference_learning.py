@@ -56,13 +56,18 @@ def reference_category_behaviour(
     by_item = bought.select(
         (pl.lit(ITEM_SCOPE) + pl.col("item_id")).alias("scope"), "customer_id", "day"
     ).unique()
+    last_days = bought.group_by("customer_id").agg(pl.col("day").max().alias("last_day"))
+    needed = (
+        pl.when(pl.col("scope").str.starts_with(ITEM_SCOPE))
+        .then(pl.lit(config.item_min_buyers))
+        .otherwise(pl.lit(config.min_buyers))
+    )
     stats = (
-        pl.concat([_reference_scope_stats(by_category), _reference_scope_stats(by_item)])
-        .filter(
-            pl.when(pl.col("scope").str.starts_with(ITEM_SCOPE))
-            .then(pl.col("support") >= config.item_min_buyers)
-            .otherwise(pl.col("support") >= config.min_buyers)
-        )
+        pl.concat([
+            _reference_scope_stats(by_category, last_days),
+            _reference_scope_stats(by_item, last_days),
+        ])
+        .filter((pl.col("support") >= needed) & (pl.col("returning") >= needed))
         .collect()
     )
     table: dict[str, CategoryBehaviour] = {}
@@ -71,7 +76,7 @@ def reference_category_behaviour(
     return dict(sorted(table.items()))
 
 
-def _reference_scope_stats(days: pl.LazyFrame) -> pl.LazyFrame:
+def _reference_scope_stats(days: pl.LazyFrame, last_days: pl.LazyFrame) -> pl.LazyFrame:
     # The gaps in one vectorised pass over the sorted rows (null at a buyer's first day),
     # then plain column aggregates: a per-group `diff().median()` expression took polars'
     # slow per-group path, over a minute for 1.8M (scope, buyer) groups.
@@ -87,10 +92,12 @@ def _reference_scope_stats(days: pl.LazyFrame) -> pl.LazyFrame:
             .alias("gap")
         )
         .group_by("scope", "customer_id")
-        .agg(pl.len().alias("n_days"), pl.col("gap").median())
+        .agg(pl.len().alias("n_days"), pl.col("day").min().alias("first"), pl.col("gap").median())
+        .join(last_days, on="customer_id", how="left")
     )
     return per_buyer.group_by("scope").agg(
         pl.len().alias("support"),
+        (pl.col("last_day") > pl.col("first")).sum().alias("returning"),
         (pl.col("n_days") >= 2).sum().alias("repeat_buyers"),
         pl.col("gap").median().alias("interval"),
         pl.col("gap").quantile(0.25, interpolation="linear").alias("q25"),
