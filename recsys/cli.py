@@ -291,11 +291,7 @@ def train(
     if engine_name not in ("local", "spark"):
         raise _fail(f"unknown engine {engine_name!r}; choose local or spark")
     from recsys.store.catalog import catalog_frame
-    from recsys.store.purchases import purchase_frame
-    from training.errors import TrainingPipelineError
-    from training.rules_learning import learn_rule_extras
-    from training.selection import AUTO_MODELS, select_model
-    from training.train import reference_time, resolve_params, train_model
+    from recsys.store.purchases import PurchaseRead
 
     settings = _settings()
     rules = _rules(settings)
@@ -319,11 +315,19 @@ def train(
         return
     import time
 
+    started = time.perf_counter()
+    # A SQLite store's purchases are read by a child process from here on, while the
+    # training code (about a second of imports) loads.
+    reading = PurchaseRead(engine)
+    from training.errors import TrainingPipelineError
+    from training.rules_learning import learn_rule_extras
+    from training.selection import AUTO_MODELS, select_model
+    from training.train import reference_time, resolve_params, train_model
+
     with _progress(transient=True) as progress:
         task = progress.add_task("reading purchases", total=None)
-        started = time.perf_counter()
         with engine.connect() as conn:
-            purchases = purchase_frame(conn)
+            purchases = reading.frame(conn)
             catalog = catalog_frame(conn)
         stages = {"read": time.perf_counter() - started}
         if cutoff is not None:

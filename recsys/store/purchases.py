@@ -10,12 +10,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import URL, Connection, Engine, bindparam, func, insert, select
 
 from recsys.records import Purchase
 from recsys.store.engine import StoreError, sqlite_driver, sqlite_text
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import sqlite3
 
     import polars as pl
+    import pyarrow as pa
 
 
 def purchase_schema() -> dict[str, pl.DataType]:
@@ -71,9 +73,9 @@ def purchase_frame(conn: Connection, *, batch_rows: int = 500_000) -> pl.DataFra
     schema = purchase_schema()
     driver = sqlite_driver(conn)
     if driver is not None:
-        path = _sqlite_file(conn)
+        path = _sqlite_file(conn.engine.url)
         if path is not None and not driver.in_transaction:
-            return _arrow_sqlite_purchase_frame(path, schema)
+            return _ArrowChild(path).frame(schema)
         return _sqlite_purchase_frame(driver, sqlite_text(query), schema, batch_rows)
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         return _copy_postgres_purchase_frame(conn, schema)
@@ -118,58 +120,110 @@ def _sqlite_purchase_frame(
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 
 
-def _sqlite_file(conn: Connection) -> str | None:
-    """The path of the SQLite file under `conn`, or None (in memory, a URI, options)."""
-    url = conn.engine.url
+def _sqlite_file(url: URL) -> str | None:
+    """The path of the SQLite file `url` names, or None (in memory, a URI, options)."""
     database = url.database
-    if not database or database == ":memory:" or database.startswith("file:") or url.query:
+    if (
+        url.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+        or url.query
+    ):
         return None
     return database if Path(database).is_file() else None
 
 
-def _arrow_sqlite_purchase_frame(path: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """SQLite file: orders and lines read as Arrow by a child process (`_sqlite_arrow`,
-    which says why not here), joined and ordered here."""
-    import polars as pl
-    import pyarrow as pa
+class PurchaseRead:
+    """`purchase_frame` begun before there is a connection: on a SQLite file the reading
+    child process starts at once, so its start and scans overlap the caller's own (the
+    `recsys train` command imports the training code meanwhile)."""
 
-    script = Path(__file__).with_name("_sqlite_arrow.py")
-    # -P: the script's folder (this package) does not shadow top-level modules there.
-    with tempfile.TemporaryFile() as errors:
-        child = subprocess.Popen(
-            [sys.executable, "-P", str(script), path], stdout=subprocess.PIPE, stderr=errors
+    def __init__(self, engine: Engine) -> None:
+        path = _sqlite_file(engine.url)
+        self._child = _ArrowChild(path) if path is not None else None
+
+    def frame(self, conn: Connection) -> pl.DataFrame:
+        """What `purchase_frame(conn)` returns (`conn` on the same database)."""
+        child, self._child = self._child, None
+        if child is not None:
+            driver = sqlite_driver(conn)
+            if driver is not None and not driver.in_transaction:
+                return child.frame(purchase_schema())
+            child.abandon()
+        return purchase_frame(conn)
+
+
+class _ArrowChild:
+    """A SQLite file's orders and lines read as Arrow by a child process (`_sqlite_arrow`,
+    which says why not here); `frame` joins and orders them here."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by frame or abandon)
+        script = Path(__file__).with_name("_sqlite_arrow.py")
+        # -P: the script's folder (this package) does not shadow top-level modules there.
+        self._process = subprocess.Popen(
+            [sys.executable, "-P", str(script), path],
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
         )
-        assert child.stdout is not None
-        try:
-            with child.stdout:
-                order_rows = pa.ipc.open_stream(child.stdout).read_all()
-                line_rows = pa.ipc.open_stream(child.stdout).read_all()
-        except (pa.ArrowInvalid, OSError):
-            order_rows = line_rows = None
-        if child.wait() != 0 or order_rows is None or line_rows is None:
-            errors.seek(0)
-            lines = errors.read().decode("utf-8", "replace").strip().splitlines()
-            raise StoreError(
-                f"reading the purchases of {path} failed: {lines[-1] if lines else 'no output'}"
-            )
-    orders_frame = pl.from_arrow(order_rows)
-    lines_frame = pl.from_arrow(line_rows)
-    assert isinstance(orders_frame, pl.DataFrame) and isinstance(lines_frame, pl.DataFrame)
-    if orders_frame.is_empty() or lines_frame.is_empty():
-        return pl.DataFrame(schema=schema)
-    # Orders in (purchased_at, order_id) order, each one's lines in item_id order after
-    # it: the rows sorted by (purchased_at, order_id, item_id) without sorting them all.
-    # (SQLite's ORDER BY compares text bytewise, as polars does.)
-    by_time = orders_frame.with_columns(
-        pl.col("purchased_at").str.to_datetime(_TIME_FORMAT, time_unit="us")
-    ).sort("purchased_at", "order_id")
-    joined = by_time.join(lines_frame, on="order_id", how="inner", maintain_order="left_right")
-    return joined.select(
-        pl.col(name).cast(dtype)
-        if name != "unit_price"
-        else pl.when(pl.col("no_price") == 0).then(pl.col(name)).cast(dtype).alias(name)
-        for name, dtype in schema.items()
-    )
+
+    def abandon(self) -> None:
+        self._process.kill()
+        self._process.communicate()
+        self._errors.close()
+
+    def frame(self, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+        import polars as pl
+        import pyarrow as pa
+
+        def by_time(order_rows: pa.Table) -> pl.DataFrame:
+            # Orders in (purchased_at, order_id) order; each one's lines (in item_id
+            # order) are joined after it: the rows sorted by (purchased_at, order_id,
+            # item_id) without sorting them all. (SQLite's ORDER BY compares text
+            # bytewise, as polars does.)
+            frame = pl.from_arrow(order_rows)
+            assert isinstance(frame, pl.DataFrame)
+            if frame.is_empty():  # an empty result's columns have no types to parse
+                return frame
+            return frame.with_columns(
+                pl.col("purchased_at").str.to_datetime(_TIME_FORMAT, time_unit="us")
+            ).sort("purchased_at", "order_id")
+
+        stdout = self._process.stdout
+        assert stdout is not None
+        orders_frame = line_rows = None
+        with self._errors:
+            try:
+                with stdout, ThreadPoolExecutor(1) as pool:
+                    order_rows = pa.ipc.open_stream(stdout).read_all()
+                    # The orders are parsed and sorted while the child scans the lines.
+                    lines_read = pool.submit(lambda: pa.ipc.open_stream(stdout).read_all())
+                    orders_frame = by_time(order_rows)
+                    line_rows = lines_read.result()
+            except (pa.ArrowInvalid, OSError):
+                orders_frame = line_rows = None
+            if self._process.wait() != 0 or orders_frame is None or line_rows is None:
+                self._errors.seek(0)
+                said = self._errors.read().decode("utf-8", "replace").strip().splitlines()
+                raise StoreError(
+                    f"reading the purchases of {self._path} failed: "
+                    f"{said[-1] if said else 'no output'}"
+                )
+        lines_frame = pl.from_arrow(line_rows)
+        assert isinstance(lines_frame, pl.DataFrame)
+        if orders_frame.is_empty() or lines_frame.is_empty():
+            return pl.DataFrame(schema=schema)
+        joined = orders_frame.join(
+            lines_frame, on="order_id", how="inner", maintain_order="left_right"
+        )
+        return joined.select(
+            pl.col(name).cast(dtype)
+            if name != "unit_price"
+            else pl.when(pl.col("no_price") == 0).then(pl.col(name)).cast(dtype).alias(name)
+            for name, dtype in schema.items()
+        )
 
 
 #: PostgreSQL's text for a `timestamp`, whatever the session's DateStyle.

@@ -17,6 +17,7 @@ from recsys.store.contacts import contact_histories, contact_history
 from recsys.store.customers import get_customer
 from recsys.store.feedback import Exposure, insert_exposures
 from recsys.store.purchases import (
+    PurchaseRead,
     customer_purchases,
     purchase_frame,
     purchase_schema,
@@ -109,6 +110,25 @@ def test_purchase_frame_reads_prices_missing_for_thousands_of_lines(engine: Engi
     assert frame.equals(expected)
     assert frame["item_id"].head(3).to_list() == ["Zeta", "apple", "äpfel"]  # bytewise
     assert frame["unit_price"].null_count() == 3000
+
+
+def test_a_read_begun_early_is_the_same_frame(engine: Engine) -> None:
+    """`PurchaseRead` (started before the connection, as `recsys train` does) gives what
+    `purchase_frame` gives, and on a connection with uncommitted writes drops its early
+    read for one that sees them."""
+    _fill(engine)
+    reading = PurchaseRead(engine)
+    with engine.connect() as conn:
+        assert reading.frame(conn).equals(purchase_frame(conn))
+    reading = PurchaseRead(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(orders).values(order_id="o9", customer_id="c2",
+                                           purchased_at=datetime(2026, 4, 1)))
+        conn.execute(insert(order_lines).values(order_id="o9", item_id="y", quantity=1.0,
+                                                unit_price=None, load_id="t"))
+        frame = reading.frame(conn)
+        assert frame["order_id"].to_list()[-1] == "o9"
+        conn.rollback()
 
 
 def test_one_customers_reads(engine: Engine) -> None:
