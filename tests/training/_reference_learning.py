@@ -47,11 +47,21 @@ def reference_category_behaviour(
             pl.col("purchased_at").cast(pl.Date).alias("day"),
         )
     )
-    by_category = (
-        bought.join(item_categories.lazy(), on="item_id", how="inner")
-        .filter(~pl.col("category").str.starts_with(ITEM_SCOPE))
-        .select(pl.col("category").alias("scope"), "customer_id", "day")
-        .unique()
+    in_categories = bought.join(item_categories.lazy(), on="item_id", how="inner").filter(
+        ~pl.col("category").str.starts_with(ITEM_SCOPE)
+    )
+    by_category = in_categories.select(
+        pl.col("category").alias("scope"), "customer_id", "day"
+    ).unique()
+    # A consumable comes back as the same item, so a category is one only if its buyers
+    # rebuy the same items: readers buy another novel, rarely the same one again.
+    same_item = (
+        in_categories.group_by("category", "customer_id", "item_id")
+        .agg(pl.col("day").n_unique().alias("n_days"))
+        .filter(pl.col("n_days") >= 2)
+        .group_by("category")
+        .agg(pl.col("customer_id").n_unique().alias("same_item_buyers"))
+        .rename({"category": "scope"})
     )
     by_item = bought.select(
         (pl.lit(ITEM_SCOPE) + pl.col("item_id")).alias("scope"), "customer_id", "day"
@@ -68,6 +78,13 @@ def reference_category_behaviour(
             _reference_scope_stats(by_item, last_days),
         ])
         .filter((pl.col("support") >= needed) & (pl.col("returning") >= needed))
+        .join(same_item, on="scope", how="left")
+        .with_columns(
+            pl.when(pl.col("scope").str.starts_with(ITEM_SCOPE))
+            .then(pl.col("repeat_buyers"))
+            .otherwise(pl.col("same_item_buyers").fill_null(0))
+            .alias("same_item_buyers")
+        )
         .collect()
     )
     table: dict[str, CategoryBehaviour] = {}
