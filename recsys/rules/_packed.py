@@ -27,6 +27,28 @@ def string_codes(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.String).cast(pl.Categorical).to_physical()
 
 
+def bought_days(purchases: pl.DataFrame, code: str) -> pl.DataFrame:
+    """The bought lines (quantity > 0; a missing quantity counts as 1) as `customer`
+    (code), `item_id` (categorical), `code` (the item's code, under that name) and
+    `day` (days since the first one, so packed keys take non-negative values)."""
+    import polars as pl
+
+    quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
+    return (
+        purchases.lazy()
+        .filter(quantity.fill_null(1) > 0)
+        .select(
+            string_codes("customer_id").alias("customer"),
+            pl.col("item_id").cast(pl.String).cast(pl.Categorical).alias("item_id"),
+            pl.col("purchased_at").cast(pl.Date).cast(pl.Int32).alias("day"),
+        )
+        .with_columns(
+            pl.col("item_id").to_physical().alias(code), pl.col("day") - pl.col("day").min()
+        )
+        .collect()
+    )
+
+
 def radixes(frame: pl.DataFrame, columns: list[str]) -> list[int]:
     """The radix of each of `frame`'s `columns` (non-negative integers): one more than its
     largest value, so that `packed_key(columns, radixes)` is a bijection.

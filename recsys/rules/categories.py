@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from recsys.rules._packed import packed_key, radixes, string_codes
+from recsys.rules._packed import bought_days, packed_key, radixes, string_codes
 from recsys.rules.config import CategoriesConfig, CategoryClass, CategoryOverride
 from recsys.rules.hierarchy import ancestors
 
@@ -133,22 +133,7 @@ def learn_category_behaviour(
     item_categories = _item_categories(item_category)
     if purchases.is_empty():
         return {}
-    quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
-    bought = (
-        purchases.lazy()
-        .filter(quantity.fill_null(1) > 0)
-        .select(
-            string_codes("customer_id").alias("customer"),
-            pl.col("item_id").cast(pl.String).cast(pl.Categorical).alias("item_id"),
-            pl.col("purchased_at").cast(pl.Date).cast(pl.Int32).alias("day"),
-        )
-        .with_columns(
-            pl.col("item_id").to_physical().alias("item"),
-            # days from the first one: packed keys take non-negative values
-            pl.col("day") - pl.col("day").min(),
-        )
-        .collect()
-    )
+    bought = bought_days(purchases, "item")
     if bought.is_empty():
         return {}
     items = bought.select(pl.col("item_id").unique()).select(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recsys.ids import IdMap
-from recsys.rules._packed import check_fits, packed_key, radixes, string_codes
+from recsys.rules._packed import bought_days, check_fits, packed_key, radixes
 from recsys.rules.categories import ITEM_SCOPE
 from recsys.rules.config import LearnedComplementsConfig
 
@@ -249,22 +249,7 @@ def learn_complements(
     """
     import polars as pl
 
-    quantity = pl.col("quantity") if "quantity" in purchases.columns else pl.lit(1)
-    bought = (
-        purchases.lazy()
-        .filter(quantity.fill_null(1) > 0)
-        .select(
-            string_codes("customer_id").alias("customer"),
-            pl.col("item_id").cast(pl.String).cast(pl.Categorical).alias("item_id"),
-            pl.col("purchased_at").cast(pl.Date).cast(pl.Int32).alias("day"),
-        )
-        .with_columns(
-            pl.col("item_id").to_physical().alias("code"),
-            # days from the first one: packed keys take non-negative values
-            pl.col("day") - pl.col("day").min(),
-        )
-        .collect()
-    )
+    bought = bought_days(purchases, "code")
     if bought.is_empty():
         return LearnedComplements()
     n_customers = bought.get_column("customer").n_unique()

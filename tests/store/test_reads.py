@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import polars as pl
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert
 
 from recsys.records import Customer, Purchase
 from recsys.store.campaigns import sent_marks
@@ -24,6 +23,7 @@ from recsys.store.purchases import (
     purchases_for,
 )
 from recsys.store.tables import contact_log, customers, order_lines, orders
+from tests.store._queried import queried_purchases
 
 ORDERS = [
     # same instant, two orders: the order id breaks the tie; one time has no microseconds
@@ -71,13 +71,7 @@ def test_purchase_frame_is_the_joined_lines_in_time_order(engine: Engine) -> Non
     _fill(engine)
     with engine.connect() as conn:
         frame = purchase_frame(conn, batch_rows=2)  # several batches
-        rows = conn.execute(
-            select(orders.c.customer_id, order_lines.c.item_id, order_lines.c.order_id,
-                   order_lines.c.quantity, order_lines.c.unit_price, orders.c.purchased_at)
-            .join(orders, orders.c.order_id == order_lines.c.order_id)
-            .order_by(orders.c.purchased_at, order_lines.c.order_id, order_lines.c.item_id)
-        ).all()
-    expected = pl.DataFrame([tuple(r) for r in rows], schema=purchase_schema(), orient="row")
+        expected = queried_purchases(conn)
     assert frame.schema == expected.schema
     assert frame.equals(expected)
     assert frame["order_id"].to_list() == ["o4", "o3", "o1", "o1", "o2"]
@@ -100,13 +94,7 @@ def test_purchase_frame_reads_prices_missing_for_thousands_of_lines(engine: Engi
         ])
     with engine.connect() as conn:
         frame = purchase_frame(conn)
-        rows = conn.execute(
-            select(orders.c.customer_id, order_lines.c.item_id, order_lines.c.order_id,
-                   order_lines.c.quantity, order_lines.c.unit_price, orders.c.purchased_at)
-            .join(orders, orders.c.order_id == order_lines.c.order_id)
-            .order_by(orders.c.purchased_at, order_lines.c.order_id, order_lines.c.item_id)
-        ).all()
-    expected = pl.DataFrame([tuple(r) for r in rows], schema=purchase_schema(), orient="row")
+        expected = queried_purchases(conn)
     assert frame.equals(expected)
     assert frame["item_id"].head(3).to_list() == ["Zeta", "apple", "äpfel"]  # bytewise
     assert frame["unit_price"].null_count() == 3000

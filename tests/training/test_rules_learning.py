@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Engine, insert
 
 from recsys.data.demo import generate_demo
 from recsys.ingest import ingest_file
@@ -24,8 +24,9 @@ from recsys.offers import CATEGORY_BEHAVIOUR_KEY, COMPLEMENTS_KEY
 from recsys.rules.categories import ITEM_SCOPE, behaviours_to_dict
 from recsys.rules.config import LearnedComplementsConfig, RulesConfig, load_rules
 from recsys.store.catalog import catalog_frame
-from recsys.store.purchases import purchase_frame, purchase_schema
+from recsys.store.purchases import purchase_frame
 from recsys.store.tables import order_lines, orders
+from tests.store._queried import queried_purchases
 from tests.training._reference_learning import (
     reference_category_behaviour,
     reference_complements,
@@ -47,17 +48,6 @@ def _load(engine: Engine, demo_dir: Path, rejects: Path) -> None:
         ("transactions", "transactions.csv.gz"),
     ):
         ingest_file(engine, kind, demo_dir / name, ColumnMap(), rejects_dir=rejects)  # type: ignore[arg-type]
-
-
-def _queried(conn: Connection) -> pl.DataFrame:
-    """The purchases as `purchase_frame` read them before: SQLAlchemy's typed rows."""
-    rows = conn.execute(
-        select(orders.c.customer_id, order_lines.c.item_id, order_lines.c.order_id,
-               order_lines.c.quantity, order_lines.c.unit_price, orders.c.purchased_at)
-        .join(orders, orders.c.order_id == order_lines.c.order_id)
-        .order_by(orders.c.purchased_at, order_lines.c.order_id, order_lines.c.item_id)
-    ).all()
-    return pl.DataFrame([tuple(r) for r in rows], schema=purchase_schema(), orient="row")
 
 
 def _reference_extras(
@@ -86,7 +76,7 @@ def test_purchases_and_learned_rules_are_what_the_old_code_gave(
     _load(engine, demo_dir, tmp_path / "rejects")
     with engine.connect() as conn:
         purchases = purchase_frame(conn)
-        expected = _queried(conn)
+        expected = queried_purchases(conn)
         catalog = catalog_frame(conn)
     assert purchases.height > 10_000
     assert_frame_equal(purchases, expected)
@@ -124,6 +114,6 @@ def test_purchases_include_the_open_transactions_own_lines(
             order_id="W-open", item_id="I00001", quantity=2.0, unit_price=None, load_id="t"
         ))
         purchases = purchase_frame(conn)
-        assert_frame_equal(purchases, _queried(conn))
+        assert_frame_equal(purchases, queried_purchases(conn))
         assert "W-open" in purchases.get_column("order_id").to_list()
         conn.rollback()
