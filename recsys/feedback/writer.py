@@ -1,10 +1,13 @@
 """Exposures are queued by the request and written in batches by one background thread.
 
-A request only appends a tuple to a list (well under a microsecond); every
-`flush_seconds` the thread takes the list and writes it in one transaction (an
-executemany per table). A failed write keeps the rows for the next attempt, up to
-`max_pending` rows, past which the oldest are dropped and counted, so a store outage
-costs the log some rows, never the service its memory. Old exposures are deleted
+A request only appends the exposure to a list (well under a microsecond); every
+`flush_seconds` the thread takes the list and writes it in one transaction on a
+connection it keeps (no pool checkout, no PostgreSQL liveness ping per flush): one
+`executemany` of tuples on SQLite, one `COPY` on PostgreSQL (`insert_exposures`), plus
+the held-out contacts when there are any. A failed write drops that connection and
+keeps the rows for the next attempt, up to `max_pending` rows, past which the oldest
+are dropped and counted, so a store outage costs the log some rows, never the service
+its memory. Old exposures are deleted
 every `prune_every_s` seconds past `retention_days`.
 
 Rows still queued are at most `flush_seconds` old; `flush()` writes them at once
@@ -19,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from recsys.store.feedback import (
     Exposure,
@@ -57,6 +60,7 @@ class ExposureWriter:
         self.written = 0
         self._pruned_at = float("-inf")
         self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None  # used under _write_lock only
         if background:
             self._thread = threading.Thread(target=self._run, name="exposure-writer", daemon=True)
             self._thread.start()
@@ -80,15 +84,28 @@ class ExposureWriter:
             if not batch and not contacts:
                 return 0
             try:
-                with self._engine.begin() as conn:
-                    insert_exposures(conn, batch)
-                    insert_held_out_contacts(conn, contacts)
+                if self._conn is None:
+                    self._conn = self._engine.connect()
+                with self._conn.begin():
+                    insert_exposures(self._conn, batch)
+                    insert_held_out_contacts(self._conn, contacts)
             except Exception as exc:  # the driver's errors vary; keep the rows and retry
+                self._drop_connection()
                 self._requeue(batch, contacts)
                 log.warning("exposure_write_failed", rows=len(batch), error=str(exc))
                 return 0
             self.written += len(batch)
             return len(batch)
+
+    def _drop_connection(self) -> None:
+        """Forget the kept connection (it may be broken); the next flush opens another."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception as exc:
+                log.debug("exposure_connection_close_failed", error=str(exc))
 
     def _requeue(self, batch: list[Exposure], contacts: list[HeldOutContact]) -> None:
         with self._lock:
@@ -124,3 +141,7 @@ class ExposureWriter:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.flush()
+        with self._write_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
