@@ -111,6 +111,8 @@ def learn_category_behaviour(
     purchases: pl.DataFrame,
     item_category: Mapping[str, str] | pl.DataFrame,
     config: CategoriesConfig,
+    *,
+    bought: pl.DataFrame | None = None,
 ) -> dict[str, CategoryBehaviour]:
     """Classify every item category with at least `config.min_buyers` buyers, and every
     item with at least `config.item_min_buyers` buyers on its own (key `item:<id>`).
@@ -127,13 +129,17 @@ def learn_category_behaviour(
     figures say which, once enough people bought it. Resolution
     (`resolve_item_behaviour`) prefers the item's entry, except that a durable
     category keeps blocking substitutes.
+
+    `bought`, if given, is `bought_days(purchases, "item")`, already computed by the
+    caller (`learn_rule_extras` shares it with the complements learner).
     """
     import polars as pl
 
     item_categories = _item_categories(item_category)
     if purchases.is_empty():
         return {}
-    bought = bought_days(purchases, "item")
+    if bought is None:
+        bought = bought_days(purchases, "item")
     if bought.is_empty():
         return {}
     items = bought.select(pl.col("item_id").unique()).select(

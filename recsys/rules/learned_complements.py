@@ -226,6 +226,8 @@ def learn_complements(
     purchases: pl.DataFrame,
     config: LearnedComplementsConfig,
     item_category: pl.DataFrame | None = None,
+    *,
+    bought: pl.DataFrame | None = None,
 ) -> LearnedComplements:
     """Item pairs that the same customer bought within `config.window_days` of each other.
 
@@ -246,10 +248,15 @@ def learn_complements(
     chance, the one most customers bought together is the one most likely bought
     again: docs/evaluation.md, complement precision), then the lower 95% bound of
     the lift (a Poisson bound on the support), then item_id, for stable output.
+
+    `bought`, if given, is `bought_days(purchases, "item")`, already computed by the
+    caller (`learn_rule_extras` shares it with the category learner).
     """
     import polars as pl
 
-    bought = bought_days(purchases, "code")
+    bought = (
+        bought_days(purchases, "code") if bought is None else bought.rename({"item": "code"})
+    )
     if bought.is_empty():
         return LearnedComplements()
     n_customers = bought.get_column("customer").n_unique()

@@ -21,8 +21,9 @@ from recsys.data.demo import generate_demo
 from recsys.ingest import ingest_file
 from recsys.ingest.mapping import ColumnMap
 from recsys.offers import CATEGORY_BEHAVIOUR_KEY, COMPLEMENTS_KEY
-from recsys.rules.categories import ITEM_SCOPE, behaviours_to_dict
+from recsys.rules.categories import ITEM_SCOPE, behaviours_to_dict, learn_category_behaviour
 from recsys.rules.config import LearnedComplementsConfig, RulesConfig, load_rules
+from recsys.rules.learned_complements import learn_complements
 from recsys.store.catalog import catalog_frame
 from recsys.store.purchases import purchase_frame
 from recsys.store.tables import order_lines, orders
@@ -98,6 +99,22 @@ def test_purchases_and_learned_rules_are_what_the_old_code_gave(
         reference = _reference_extras(purchases, items, rules)
         assert learned[CATEGORY_BEHAVIOUR_KEY] and learned[COMPLEMENTS_KEY]  # not vacuous
         assert json.dumps(learned, sort_keys=True) == json.dumps(reference, sort_keys=True)
+        # learn_rule_extras hands both learners one bought-days frame; called alone, each
+        # builds its own, with the same results
+        categories = items.select(
+            "item_id",
+            pl.coalesce(pl.col("category"), pl.lit(ITEM_SCOPE) + pl.col("item_id"))
+            .alias("category"),
+        ).drop_nulls()
+        alone = {
+            CATEGORY_BEHAVIOUR_KEY: behaviours_to_dict(
+                learn_category_behaviour(purchases, categories, rules.categories)
+            ),
+            COMPLEMENTS_KEY: learn_complements(
+                purchases, rules.complements.learned, categories
+            ).to_dict(),
+        }
+        assert json.dumps(alone, sort_keys=True) == json.dumps(reference, sort_keys=True)
 
 
 def test_purchases_include_the_open_transactions_own_lines(
