@@ -15,9 +15,12 @@ being pickled per batch; each opens its own connection pool to the store.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -295,13 +298,32 @@ def _init_worker(ctx: DraftContext, store_url: str, parent: int) -> None:
     threadpool_limits(limits=1)
     _WORKER = _Worker(ctx, create_store_engine(store_url))
 
-    def exit_with_parent() -> None:
-        # A killed job (kill -9) must not leave its workers behind.
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
+    # A killed job (kill -9) must not leave its workers behind: a forked worker shares
+    # the job's open output file and journal, so while it lives their flock stays held
+    # and a rerun would refuse the output ("another campaign job is writing") or skip
+    # the killed job's journal. On Linux the kernel kills the worker as its parent
+    # dies, before the parent can be reaped; elsewhere a thread polls for the parent.
+    if not _die_with_parent() or os.getppid() != parent:
+        def exit_with_parent() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
 
-    threading.Thread(target=exit_with_parent, daemon=True).start()
+        threading.Thread(target=exit_with_parent, daemon=True).start()
+
+
+def _die_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux prctl)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _draft_in_worker(batch: Sequence[DueCustomer]) -> DraftedBatch:
