@@ -64,6 +64,18 @@ class ServingModel:
         stored = int(getattr(self.recommender, "precomputed", 0))
         return min(wanted, stored) if stored > 0 else wanted
 
+    def for_placement(self, placement: str, rules: RulesConfig) -> Any:
+        """The recommender that ranks `placement`.
+
+        A paired model (`recsys.models.paired`) answers placements that never re-offer
+        bought items (anniversary, birthday) with its discovery model; every other
+        model ranks every placement.
+        """
+        pick = getattr(self.recommender, "for_placement", None)
+        if pick is None:
+            return self.recommender
+        return pick(placement in rules.categories.rebuy_placements)
+
     @classmethod
     def from_parts(
         cls,
@@ -248,7 +260,8 @@ def recommend_for_customer(
         # happens without it (`recsys report impact`). Only customers the contact policy
         # would serve are held out, so both groups hold the same kind of customer.
         return Offer(data.customer_id, model.version, placement, False, (), suppressed="held_out")
-    knows = data.customer_id is not None and model.recommender.knows(data.customer_id)
+    recommender = model.for_placement(placement, rules)
+    knows = data.customer_id is not None and recommender.knows(data.customer_id)
     if scored is None:
         # A known customer is re-folded only with orders the model has not seen, since
         # folding in costs far more than scoring.
@@ -258,7 +271,7 @@ def recommend_for_customer(
             else history
         )
         scored = (
-            model.recommender.recommend(
+            recommender.recommend(
                 data.customer_id, model.pool(pool) if knows and not fresh else pool, history=fresh
             )
             if data.customer_id is not None and (knows or history)

@@ -544,9 +544,18 @@ def _chosen_by(meta: ArtifactMeta) -> str:
     chosen = selection.get("chosen")
     if not isinstance(scores, dict) or not isinstance(chosen, str):
         return ""
-    score = scores.get(chosen)
+    # A pair is scored on the newsletter by its rebuy model and on new items by the other.
+    rebuy = selection.get("rebuy")
+    score = scores.get(rebuy if isinstance(rebuy, str) else chosen)
     metric = selection.get("metric", "validation score")
-    return f"auto: {metric} {score:.4f}" if isinstance(score, float) else "auto"
+    text = f"auto: {metric} {score:.4f}" if isinstance(score, float) else "auto"
+    discovery = selection.get("discovery")
+    found = selection.get("discovery_scores")
+    if isinstance(discovery, str) and discovery != rebuy and isinstance(found, dict):
+        best = found.get(discovery)
+        if isinstance(best, float):
+            text += f"; {discovery} {selection.get('discovery_metric', 'new items')} {best:.4f}"
+    return text
 
 
 def use_version(

@@ -37,6 +37,7 @@ from typing import Any
 
 import polars as pl
 
+from recsys.models.paired import PairedRecommender
 from recsys.offers import (
     CATEGORY_BEHAVIOUR_KEY,
     COMPLEMENTS_KEY,
@@ -455,7 +456,7 @@ def evaluate(
     trained on purchases of the test window, or a test window without customers who
     bought before it.
     """
-    from training.selection import candidate_params, select_model
+    from training.selection import PAIRED, candidate_params, select_model
 
     ks = tuple(sorted({*ks, k}))
     for name in models:
@@ -516,28 +517,36 @@ def evaluate(
     summary: RulesOnSummary | None = None
     n = max(ks)
 
-    def score(name: str, rec: Any, seconds: float, used: dict[str, Any], step: int) -> None:
-        """The rows of one fitted model: raw on both targets, then as served."""
+    def score(
+        name: str, rec: Any, seconds: float, used: dict[str, Any], step: int, raw: bool = True
+    ) -> None:
+        """The rows of one fitted model: raw on both targets (unless not `raw`: a pair,
+        whose models have their own rows), then as served."""
         nonlocal summary
-        all_lists = {
-            c: [s.item_id for s in items] for c, items in rec.recommend_batch(users, n).items()
-        }
+        ranker = rec.for_placement(False) if isinstance(rec, PairedRecommender) else rec
         new_lists = {
             c: [s.item_id for s in items]
-            for c, items in rec.recommend_batch(new_users, n, exclude_seen=True).items()
+            for c, items in ranker.recommend_batch(new_users, n, exclude_seen=True).items()
         }
-        for target, truth, lists in (
-            ("all", split.truth_all, all_lists),
-            ("new", split.truth_new, new_lists),
-        ):
-            results.append(
-                ModelResult(
-                    name, target, _score(truth, lists, ks, catalog_size), len(truth), seconds, used
+        if raw:
+            all_lists = {
+                c: [s.item_id for s in items]
+                for c, items in rec.recommend_batch(users, n).items()
+            }
+            for target, truth, lists in (
+                ("all", split.truth_all, all_lists),
+                ("new", split.truth_new, new_lists),
+            ):
+                results.append(
+                    ModelResult(
+                        name, target, _score(truth, lists, ks, catalog_size), len(truth),
+                        seconds, used,
+                    )
                 )
-            )
         if inputs is None:
             return
-        care[name] = _care(all_lists, split, inputs, k)
+        if raw:
+            care[name] = _care(all_lists, split, inputs, k)
         runs = [("newsletter", f"{name}{RULES_SUFFIX}")]
         if name == served_model:
             runs += [(p, f"{SERVED_PREFIX}{p}") for p in placements]
@@ -563,21 +572,22 @@ def evaluate(
                 )
             care[row] = _care(ruled.lists, split, inputs, k, placement)
             if row == f"{SERVED_PREFIX}newsletter":
-                raw = mean_metric(recall_at_k, split.truth_new, new_lists, k)
+                raw_new = mean_metric(recall_at_k, split.truth_new, new_lists, k)
                 on = mean_metric(recall_at_k, split.truth_new, ruled.lists, k)
                 summary = RulesOnSummary(
                     served=name,
                     row=row,
                     k=k,
                     pool=inputs.rules.candidates.pool_size,
-                    recall_new_raw=raw,
+                    recall_new_raw=raw_new,
                     recall_new_rules=on,
-                    recall_new_share=on / raw if raw > 0 else None,
+                    recall_new_share=on / raw_new if raw_new > 0 else None,
                     removed=ruled.removed,
                     fillers=ruled.fillers,
                     seconds=ruled.seconds,
                 )
 
+    parts: dict[str, tuple[Any, float]] = {}
     for step, name in enumerate(models):
         report(f"evaluating {name}", step, len(models))
         started = time.perf_counter()
@@ -592,6 +602,13 @@ def evaluate(
         seconds = time.perf_counter() - started
         rec = fitted.recommender
         score(name, rec, seconds, {**fitted.params.matrix_json(), **rec.params}, step)
+        if selection is not None and name in (selection.rebuy, selection.discovery):
+            parts[name] = (rec, seconds)
+    if selection is not None and served_model == PAIRED:
+        # The pair is its two fitted models joined: its rows are the served ones only.
+        (rebuy, rebuy_s), (found, found_s) = parts[selection.rebuy], parts[selection.discovery]
+        pair = PairedRecommender.of(rebuy, found)
+        score(PAIRED, pair, rebuy_s + found_s, dict(selection.params), len(models), raw=False)
     for saved in artifacts:
         report(f"evaluating {saved.name}", len(models), len(models))
         score(saved.name, saved.recommender, 0.0, dict(saved.params), len(models))

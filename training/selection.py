@@ -1,10 +1,13 @@
 """`--model auto`: choose the model on a validation window, by the list customers are served.
 
 The validation window is the last `validation_days` of the data it is given. Each
-candidate is trained on what came before the window and scored by NDCG@k of its
-*served* newsletter list (`recsys.offers.recommend_for_customer`, rules on) against
-what customers bought in the window; the best one wins, ties going to the earlier
-candidate. `recsys train` runs this on the whole store and then refits the winner on
+candidate is trained on what came before the window and scored twice, by NDCG@k of
+the lists it would serve (`recsys.offers.recommend_for_customer`, rules on) against
+what customers bought in the window: its newsletter list on all purchases (the
+placements that may bring bought items back) and its anniversary list on items new to
+the customer (the placements that never do). The best of each wins, ties going to the
+earlier candidate; when they differ the choice is the pair (`recsys.models.paired`).
+`recsys train` runs this on the whole store and then refits the winner on
 all of it; `recsys evaluate` runs it on the train side of its test split, so the test
 window is never looked at when choosing (train < validation < test in time).
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +32,7 @@ __all__ = [
     "MAX_TIFU_CUSTOMERS",
     "Selection",
     "candidate_params",
+    "paired_params",
     "select_model",
     "sized_factors",
 ]
@@ -47,6 +51,9 @@ AUTO_MODELS: tuple[str, ...] = (
 #: tifu-knn searches neighbours exactly; past this many customers it is left out.
 MAX_TIFU_CUSTOMERS = 100_000
 _FACTOR_MODELS = frozenset({"als", "bpr", "hybrid"})
+#: The placement that scores a candidate for the placements that never re-offer.
+DISCOVERY_PLACEMENT = "anniversary"
+PAIRED = "paired"
 
 
 def sized_factors(n_items: int) -> int:
@@ -74,8 +81,13 @@ def candidate_params(
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """What auto chose and why. `scores`/`new_scores`: candidate -> validation NDCG@k of
-    its served list on all purchases / on items new to the customer."""
+    """What auto chose and why.
+
+    `rebuy`: the model with the best served newsletter on all purchases (`scores`);
+    `discovery`: the one with the best served anniversary list on new items
+    (`discovery_scores`); `chosen` is that model when they agree, else `paired`.
+    `new_scores`: the newsletter list on new items, for reference.
+    """
 
     chosen: str
     params: dict[str, Any]
@@ -86,22 +98,31 @@ class Selection:
     scores: dict[str, float]
     new_scores: dict[str, float]
     skipped: dict[str, str]
+    rebuy: str = ""
+    discovery: str = ""
+    discovery_scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def score(self) -> float:
-        return self.scores[self.chosen]
+        return self.scores[self.rebuy or self.chosen]
 
     @property
     def reason(self) -> str:
-        runner_up = sorted(
-            ((s, m) for m, s in self.scores.items() if m != self.chosen), reverse=True
+        window = (
+            f"validation window {self.window_start:%Y-%m-%d}..{self.window_end:%Y-%m-%d} "
+            f"({self.customers} customers)"
         )
-        tail = f"; next {runner_up[0][1]} {runner_up[0][0]:.4f}" if runner_up else ""
-        return (
-            f"best served NDCG@{self.k} on all purchases in the validation window "
-            f"{self.window_start:%Y-%m-%d}..{self.window_end:%Y-%m-%d} "
-            f"({self.customers} customers): {self.score:.4f}{tail}"
+        text = (
+            f"best served NDCG@{self.k} on all purchases (newsletter) in the {window}: "
+            f"{self.rebuy or self.chosen} {self.score:.4f}{_runner_up(self.scores, self.rebuy)}"
         )
+        if self.discovery_scores and self.discovery:
+            best = self.discovery_scores[self.discovery]
+            text += (
+                f"; on new items (anniversary): {self.discovery} {best:.4f}"
+                f"{_runner_up(self.discovery_scores, self.discovery)}"
+            )
+        return text
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
@@ -114,9 +135,30 @@ class Selection:
             "customers": self.customers,
             "scores": {m: round(v, 6) for m, v in self.scores.items()},
             "new_scores": {m: round(v, 6) for m, v in self.new_scores.items()},
+            "rebuy": self.rebuy or self.chosen,
+            "discovery": self.discovery or self.chosen,
+            "discovery_metric": f"served ndcg@{self.k} (anniversary, new items)",
+            "discovery_scores": {m: round(v, 6) for m, v in self.discovery_scores.items()},
             "skipped": dict(self.skipped),
             "reason": self.reason,
         }
+
+
+def _runner_up(scores: Mapping[str, float], chosen: str) -> str:
+    rest = sorted(((s, m) for m, s in scores.items() if m != chosen), reverse=True)
+    return f"; next {rest[0][1]} {rest[0][0]:.4f}" if rest else ""
+
+
+def paired_params(
+    rebuy: str, discovery: str, params: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The `paired` model's parameters from each of its models' (`params[name]`)."""
+    return {
+        "rebuy": rebuy,
+        "discovery": discovery,
+        "rebuy_params": dict(params.get(rebuy) or {}),
+        "discovery_params": dict(params.get(discovery) or {}),
+    }
 
 
 def select_model(
@@ -168,6 +210,7 @@ def select_model(
     report = progress or (lambda _stage, _done, _total: None)
     scores: dict[str, float] = {}
     new_scores: dict[str, float] = {}
+    discovery_scores: dict[str, float] = {}
     skipped: dict[str, str] = {}
     chosen_params: dict[str, dict[str, Any]] = {}
     for step, name in enumerate(names):
@@ -193,6 +236,16 @@ def select_model(
             }
         scores[name] = mean_metric(ndcg_at_k, split.truth_all, lists, k)
         new_scores[name] = mean_metric(ndcg_at_k, split.truth_new, lists, k)
+        if inputs is not None:
+            found = served_lists(
+                rec, name, users, split.train, split.cut, inputs, k, DISCOVERY_PLACEMENT
+            ).lists
+        else:
+            found = {
+                c: [s.item_id for s in items]
+                for c, items in rec.recommend_batch(users, k, exclude_seen=True).items()
+            }
+        discovery_scores[name] = mean_metric(ndcg_at_k, split.truth_new, found, k)
         chosen_params[name] = model_params
     if not scores:
         raise TrainingError(
@@ -200,9 +253,20 @@ def select_model(
             + "; ".join(f"{m}: {why}" for m, why in skipped.items())
         )
     best = max(scores, key=lambda m: (scores[m], -names.index(m)))
+    # The rebuy model keeps discovery placements too unless another one does better there.
+    finder = max(
+        discovery_scores,
+        key=lambda m: (discovery_scores[m], m == best, -names.index(m)),
+    )
+    chosen, chosen_at = best, chosen_params[best]
+    if finder != best:
+        chosen, chosen_at = PAIRED, paired_params(best, finder, chosen_params)
     return Selection(
-        chosen=best,
-        params=chosen_params[best],
+        chosen=chosen,
+        params=chosen_at,
+        rebuy=best,
+        discovery=finder,
+        discovery_scores=discovery_scores,
         k=k,
         window_start=split.cut,
         window_end=split.end,

@@ -19,6 +19,7 @@ import polars as pl
 from recsys.matrix import REQUIRED_COLUMNS, InteractionMatrix, MatrixParams, build_matrix
 from recsys.models import MODEL_TYPES, Recommender, UnknownModelError, model_type
 from recsys.models.base import JSONValue
+from recsys.models.paired import PairedParams, PairedRecommender
 from recsys.offers import COMPLEMENTS_KEY
 from recsys.rules.learned_complements import LearnedComplements
 from training.artifacts import load_model, prune, save_model, use_version
@@ -265,6 +266,11 @@ def fit_model(
     Raises TrainingError for empty data, fewer than two customers, an unknown
     model or parameter.
     """
+    if model == PairedRecommender.name:
+        return _fit_paired(
+            purchases, catalog, params or {}, now=now, num_threads=num_threads,
+            show_progress=show_progress,
+        )
     resolved = resolve_params(model, params)
     _check_purchases(purchases)
     catalog_items = _catalog_items(catalog)
@@ -297,6 +303,51 @@ def fit_model(
     fitted = time.perf_counter()
     timings = {"matrix": built - started, "fit": fitted - built}
     return FittedModel(recommender, resolved, interactions, timings)
+
+
+def _fit_paired(
+    purchases: pl.DataFrame,
+    catalog: pl.DataFrame | None,
+    params: Mapping[str, Any],
+    *,
+    now: datetime,
+    num_threads: int,
+    show_progress: bool,
+) -> FittedModel:
+    """A `paired` model: each of its two models fitted on its own matrix, then joined.
+
+    `params`: `rebuy` and `discovery` (model names) and `rebuy_params` /
+    `discovery_params` (overrides of each model's defaults, matrix keys included).
+    """
+    resolve_params(PairedRecommender.name, params)  # names and keys, before any fitting
+    defaults = PairedParams()
+    fitted = [
+        fit_model(
+            purchases,
+            catalog,
+            model=str(params.get(role, getattr(defaults, role))),
+            params=dict(params.get(f"{role}_params") or {}),
+            now=now,
+            num_threads=num_threads,
+            show_progress=show_progress,
+        )
+        for role in ("rebuy", "discovery")
+    ]
+    rebuy, discovery = fitted
+    try:
+        pair = PairedRecommender.of(
+            rebuy.recommender,
+            discovery.recommender,
+            (rebuy.params.matrix_json(), discovery.params.matrix_json()),
+        )
+    except ValueError as exc:
+        raise TrainingError(f"fitting paired failed: {exc}") from exc
+    timings = {
+        stage: rebuy.timings.get(stage, 0.0) + discovery.timings.get(stage, 0.0)
+        for stage in ("matrix", "fit")
+    }
+    resolved = ResolvedParams(rebuy.params.matrix, dict(pair.params))
+    return FittedModel(pair, resolved, rebuy.interactions, timings)
 
 
 def pack_extras(

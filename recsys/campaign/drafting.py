@@ -245,10 +245,12 @@ def _score(
     """One batched model call per (model, pool size) the batch's arms use; usually one."""
     groups: dict[tuple[str, int], list[str]] = {}
     models: dict[str, ServingModel] = {}
+    rules_of: dict[str, RulesConfig] = {}
     for due in eligible:
         cid = due.customer.customer_id
         _, model, rules = arms[cid]
         models[model.version] = model
+        rules_of[model.version] = rules
         groups.setdefault((model.version, rules.candidates.pool_size), []).append(cid)
     scored: dict[str, Any] = {}
     for (version, pool_size), cids in groups.items():
@@ -262,7 +264,8 @@ def _score(
             for line in purchases.get(cid, ())
             if line.quantity > 0 and naive_utc(line.purchased_at) > since
         )
-        scored.update(model.recommender.recommend_batch(cids, model.pool(pool_size)))
+        ranker = model.for_placement(ctx.occasion, rules_of[version])
+        scored.update(ranker.recommend_batch(cids, model.pool(pool_size)))
     return scored
 
 

@@ -11,6 +11,7 @@ from recsys.models.base import JSONValue, ModelStateError, Recommender
 from recsys.models.bpr import BPRParams, BPRRecommender
 from recsys.models.hybrid import HybridParams, HybridRecommender
 from recsys.models.item_knn import ItemKNNParams, ItemKNNRecommender
+from recsys.models.paired import PairedParams, PairedRecommender
 from recsys.models.popular import PopularParams, PopularRecommender
 from recsys.models.repurchase import RepurchaseParams, RepurchaseRecommender
 from recsys.models.tifu_knn import TifuKNNParams, TifuKNNRecommender
@@ -27,6 +28,8 @@ __all__ = [
     "ItemKNNRecommender",
     "JSONValue",
     "ModelStateError",
+    "PairedParams",
+    "PairedRecommender",
     "PopularParams",
     "PopularRecommender",
     "Recommender",
@@ -56,6 +59,7 @@ MODEL_TYPES: Mapping[str, type[Recommender[Any]]] = MappingProxyType(
             RepurchaseRecommender,
             HybridRecommender,
             TifuKNNRecommender,
+            PairedRecommender,
         )
     }
 )

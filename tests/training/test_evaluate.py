@@ -62,8 +62,15 @@ def test_evaluate_writes_reports(
     assert selection.window_end < report.cut
     assert selection.score == max(selection.scores.values())
     served_rows = {f"served@{p}" for p in ("newsletter", "anniversary", "order_confirmation")}
+    # a pair when the best newsletter and the best anniversary list come from two models
+    paired = selection.chosen == "paired"
+    assert paired == (selection.rebuy != selection.discovery)
+    assert selection.discovery_scores[selection.discovery] == max(
+        selection.discovery_scores.values()
+    )
+    pair_rows = {"paired+rules"} if paired else set()
     assert {r.model for r in report.results} == (
-        models | {f"{m}+rules" for m in models} | served_rows
+        models | {f"{m}+rules" for m in models} | served_rows | pair_rows
     )
     assert {r.target for r in report.results} == {"all", "new"}
     for r in report.results:
@@ -74,6 +81,7 @@ def test_evaluate_writes_reports(
     assert (
         report.result("served@newsletter", "all").metrics
         == report.result(f"{selection.chosen}+rules", "all").metrics
+        == report.result(f"{selection.rebuy}+rules", "all").metrics
     )
     # own purchases predict re-orders in this data, so repurchase beats popularity
     assert (
@@ -81,9 +89,10 @@ def test_evaluate_writes_reports(
         > report.result("popular", "all").metrics["ndcg@5"]
     )
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["k"] == 5 and len(saved["results"]) == 2 * (2 * len(models) + 3)
+    assert saved["k"] == 5
+    assert len(saved["results"]) == 2 * (2 * len(models) + 3 + len(pair_rows))
     assert saved["selection"]["chosen"] == selection.chosen
-    for row in served_rows | {f"{m}+rules" for m in models}:
+    for row in served_rows | pair_rows | {f"{m}+rules" for m in models}:
         assert saved["care"][row]["total_per_1000"] == 0.0, row
     assert saved["rules"]["served"] == selection.chosen
     assert saved["rules"]["row"] == "served@newsletter"

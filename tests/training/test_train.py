@@ -148,7 +148,8 @@ def test_resolve_params_splits_layers() -> None:
     assert "half_life_days" not in resolved.model
 
 
-@pytest.mark.parametrize("model", sorted(set(MODEL_TYPES) - ORDER_COUNT_MODELS))
+# A pair is fitted as its two models, each on its own matrix (tests/training/test_paired.py).
+@pytest.mark.parametrize("model", sorted(set(MODEL_TYPES) - ORDER_COUNT_MODELS - {"paired"}))
 def test_models_without_order_counts_do_not_read_them(
     purchases: pl.DataFrame, now: datetime, model: str
 ) -> None:
