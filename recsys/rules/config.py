@@ -256,13 +256,13 @@ class CategoriesConfig(_Section):
         default=0.5, gt=0, le=2, description="share of the customer's own interval"
     )
     restock_wait_days: float = Field(
-        default=7.0,
+        default=0.0,
         ge=0,
         le=365,
         description="days after a purchase before a horizon may bring the item back early",
     )
     rebuy_placements: tuple[str, ...] = ("newsletter", "order_confirmation")
-    restock_horizon_days: dict[str, float] = Field(default_factory=lambda: {"newsletter": 30.0})
+    restock_horizon_days: dict[str, float] = Field(default_factory=lambda: {"newsletter": 60.0})
     overrides: dict[str, CategoryOverride] = Field(default_factory=dict)
 
     @field_validator("overrides")

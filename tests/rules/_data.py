@@ -20,6 +20,15 @@ NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 # The shipped rules carry the demo retailer's overrides (TVs durable 730 days,
 # coffee capsules consumable every 30 days, ...), which the rule tests rely on.
 SHIPPED = load_rules(None)
+# A monthly newsletter that leaves a bought item alone for the week after the purchase:
+# the setting a retailer who prefers that quiet uses (docs/rules.md measures its cost).
+WEEK_WAIT = SHIPPED.model_copy(
+    update={
+        "categories": SHIPPED.categories.model_copy(
+            update={"restock_horizon_days": {"newsletter": 30.0}, "restock_wait_days": 7.0}
+        )
+    }
+)
 
 CATALOG: dict[str, Item] = {
     item.item_id: item

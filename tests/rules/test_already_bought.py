@@ -6,7 +6,7 @@ from recsys.rules import CategoryBehaviour, already_bought
 from recsys.rules.already_bought import HABIT_REASON, RESTOCK_REASON, back_at
 from recsys.rules.history import holdings
 
-from ._data import NOW, SHIPPED, buy, cands, ctx, ids
+from ._data import NOW, SHIPPED, WEEK_WAIT, buy, cands, ctx, ids
 
 
 def test_bought_items_are_excluded() -> None:
@@ -43,7 +43,7 @@ def test_consumable_comes_back_exactly_after_its_interval() -> None:
 def test_the_last_purchase_dates_the_restock() -> None:
     assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 90)]))) == ["coffee"]
     history = [buy("coffee", 90), buy("coffee", 5)]
-    assert already_bought(cands("coffee"), ctx(history)) == []
+    assert already_bought(cands("coffee"), ctx(history, placement=CONFIRMATION)) == []
 
 
 def test_learned_consumables_come_back_too() -> None:
@@ -95,37 +95,31 @@ def test_an_uncategorised_item_learns_its_own_cycle() -> None:
 
 
 def test_a_newsletter_offers_what_comes_due_within_its_horizon() -> None:
-    # shipped: the newsletter looks 30 days ahead (a monthly letter), so 30-day capsules
-    # come back once the week after their purchase is over; order confirmation does
-    # not look ahead
-    horizon = SHIPPED.categories.horizon_days("newsletter")
-    assert horizon == 30 and SHIPPED.categories.restock_wait_days == 7
-    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 7)]))) == ["coffee"]
-    assert already_bought(cands("coffee"), ctx([buy("coffee", 6.5)])) == []
+    # shipped: the newsletter looks 60 days ahead with no wait, so 30-day capsules are
+    # in it from the day after their purchase; order confirmation does not look ahead
+    assert SHIPPED.categories.horizon_days("newsletter") == 60
+    assert SHIPPED.categories.restock_wait_days == 0
+    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 1)]))) == ["coffee"]
     assert already_bought(cands("coffee"), ctx([buy("coffee", 16)], placement=CONFIRMATION)) == []
+    # a 90-day filter bought 20 days ago is due in 70: past the horizon for now
+    assert already_bought(cands("filter"), ctx([buy("filter", 20)])) == []
+    assert ids(already_bought(cands("filter"), ctx([buy("filter", 31)]))) == ["filter"]
     # an anniversary never re-offers, whatever the horizon table says
     assert SHIPPED.categories.horizon_days("anniversary") == 0
     assert already_bought(cands("coffee"), ctx([buy("coffee", 400)], placement="anniversary")) == []
 
 
-def test_a_long_horizon_waits_a_week_after_the_purchase() -> None:
-    # a 30-day horizon would offer 30-day capsules the day after they were bought; the
-    # shipped restock_wait_days (7) holds them back for a week
-    wide = SHIPPED.model_copy(
-        update={
-            "categories": SHIPPED.categories.model_copy(
-                update={"restock_horizon_days": {"newsletter": 30.0}}
-            )
-        }
-    )
-    assert wide.categories.restock_wait_days == 7
-    assert already_bought(cands("coffee"), ctx([buy("coffee", 1)], config=wide)) == []
-    assert already_bought(cands("coffee"), ctx([buy("coffee", 6.5)], config=wide)) == []
-    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 7)], config=wide))) == ["coffee"]
-    anytime = wide.model_copy(
-        update={"categories": wide.categories.model_copy(update={"restock_wait_days": 0.0})}
-    )
-    assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 1)], config=anytime)))
+def test_a_wait_holds_a_bought_item_back_for_its_days() -> None:
+    # with a 30-day horizon, 30-day capsules would be offered the day after they were
+    # bought; restock_wait_days = 7 holds them back for a week
+    assert WEEK_WAIT.categories.restock_wait_days == 7
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 1)], config=WEEK_WAIT)) == []
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 6.5)], config=WEEK_WAIT)) == []
+    got = already_bought(cands("coffee"), ctx([buy("coffee", 7)], config=WEEK_WAIT))
+    assert ids(got) == ["coffee"]
+    # and the 30-day horizon does not reach a 90-day filter bought 20 days ago
+    assert already_bought(cands("filter"), ctx([buy("filter", 59)], config=WEEK_WAIT)) == []
+    assert ids(already_bought(cands("filter"), ctx([buy("filter", 60)], config=WEEK_WAIT)))
 
 
 def test_the_horizon_never_brings_back_a_durable_or_a_one_off() -> None:

@@ -10,7 +10,7 @@ from recsys.records import Customer
 from recsys.rules import CategoryBehaviour, already_bought
 from recsys.rules.categories import ITEM_SCOPE
 
-from ._data import CATALOG, NOW, SHIPPED, buy, cands, ctx, ids
+from ._data import CATALOG, NOW, SHIPPED, WEEK_WAIT, buy, cands, ctx, ids
 
 # home/kitchen is learned regular, but this one mug design is rebought every 20 days.
 LEARNED = {
@@ -46,13 +46,13 @@ def test_an_items_own_learned_entry_is_shown_and_dated_like_the_rule() -> None:
     context = dict(behaviours=LEARNED, placement="order_confirmation")
     assert already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=14), **context)) == []
     assert ids(already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=15), **context)))
+    # Due in 15 days: within the shipped newsletter's 60-day horizon now; with a week's
+    # wait after the purchase (5 days ago), from NOW + 2.
     letter = dict(behaviours=LEARNED, placement="newsletter")
-    assert SHIPPED.categories.horizon_days("newsletter") == 30
-    # Due in 15 days, so within the horizon from NOW + 1, but not within a week of the
-    # purchase (5 days ago): from NOW + 2.
-    assert SHIPPED.categories.restock_wait_days == 7
-    assert already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=1), **letter)) == []
-    assert ids(already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=2), **letter)))
+    assert ids(already_bought(cands("mug"), ctx(HISTORY, **letter)))
+    waiting = dict(letter, config=WEEK_WAIT)
+    assert already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=1), **waiting)) == []
+    assert ids(already_bought(cands("mug"), ctx(HISTORY, now=NOW + timedelta(days=2), **waiting)))
 
 
 def test_durables_block_their_category_and_habits_and_returns_are_told_apart() -> None:
