@@ -237,7 +237,8 @@ def train(
         str,
         typer.Option(
             help="auto (default: chosen on a validation window), hybrid, als, bpr, item-knn, "
-            "tifu-knn, popular or repurchase"
+            "tifu-knn, popular, repurchase or paired (tifu-knn for the newsletter, als for "
+            "anniversaries)"
         ),
     ] = "auto",
     factors: Annotated[int | None, typer.Option(min=1)] = None,
