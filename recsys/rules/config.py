@@ -256,7 +256,7 @@ class CategoriesConfig(_Section):
         default=0.5, gt=0, le=2, description="share of the customer's own interval"
     )
     restock_wait_days: float = Field(
-        default=0.0,
+        default=1.0,
         ge=0,
         le=365,
         description="days after a purchase before a horizon may bring the item back early",

@@ -95,10 +95,11 @@ def test_an_uncategorised_item_learns_its_own_cycle() -> None:
 
 
 def test_a_newsletter_offers_what_comes_due_within_its_horizon() -> None:
-    # shipped: the newsletter looks 60 days ahead with no wait, so 30-day capsules are
+    # shipped: the newsletter looks 60 days ahead and waits a day, so 30-day capsules are
     # in it from the day after their purchase; order confirmation does not look ahead
     assert SHIPPED.categories.horizon_days("newsletter") == 60
-    assert SHIPPED.categories.restock_wait_days == 0
+    assert SHIPPED.categories.restock_wait_days == 1
+    assert already_bought(cands("coffee"), ctx([buy("coffee", 0.5)])) == []
     assert ids(already_bought(cands("coffee"), ctx([buy("coffee", 1)]))) == ["coffee"]
     assert already_bought(cands("coffee"), ctx([buy("coffee", 16)], placement=CONFIRMATION)) == []
     # a 90-day filter bought 20 days ago is due in 70: past the horizon for now
