@@ -82,12 +82,17 @@ def demo_data(
         str | None, typer.Option(help="YYYY-MM-DD: skew joined dates onto this day")
     ] = None,
     due_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.0,
+    end: Annotated[
+        str | None,
+        typer.Option(help="YYYY-MM-DD: the history's last day (default 2026-11-20)"),
+    ] = None,
 ) -> None:
     """Write the deterministic demo retailer (catalog, customers, transactions)."""
-    from recsys.data.demo import generate_demo
+    from recsys.data.demo import HISTORY_END, generate_demo
 
     _settings()
     due = _parse_date(due_date) if due_date else None
+    history_end = _parse_date(end) if end else HISTORY_END
     with _progress() as progress:
         task = progress.add_task("demo customers", total=customers)
         summary = generate_demo(
@@ -98,6 +103,7 @@ def demo_data(
             due_date=due,
             due_share=due_share,
             progress=lambda n: progress.advance(task, n),
+            end=history_end,
         )
     out.print(
         f"demo retailer in {summary.out_dir}: {summary.customers:,} customers, "

@@ -132,8 +132,17 @@ def test_demo_campaign_responses_and_impact_report(
 ) -> None:
     """The demo end to end: a campaign with a holdout, simulated responses, the report."""
     code, out = recsys("demo-data", "--customers", "400", "--items", "80", "--out",
-                       str(home / "d"), "--due-date", "2026-10-01", "--due-share", "0.6")
+                       str(home / "d"), "--due-date", "2026-10-01", "--due-share", "0.6",
+                       "--end", "2026-09-28")
     assert code == 0, out
+    # The history ends on --end, before the campaign day.
+    import gzip
+
+    with gzip.open(home / "d" / "transactions.csv.gz", "rt", encoding="utf-8") as lines:
+        header = next(lines).rstrip("\n").split(",")
+        at = header.index("purchased_at")
+        days = {line.split(",")[at][:10] for line in lines}
+    assert "2026-09-01" <= max(days) <= "2026-09-28"
     for kind, name in (("catalog", "catalog.csv"), ("customers", "customers.csv"),
                        ("transactions", "transactions.csv.gz")):
         assert recsys("ingest", kind, str(home / "d" / name))[0] == 0

@@ -10,12 +10,11 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import ServingDep
 from api.email_blocks import render_block
-from api.exposure import is_send, log_send
+from api.exposure import arm_for, is_send, log_exposure, log_send
 from api.filters import Category, Exclude, item_filters
 from api.schemas import Id, Limit, Placement, Send, json_error_responses
 from api.strict_query import StrictQueryRoute
 from recsys.customer_view import load_customer_data
-from recsys.experiments import NO_ARM
 from recsys.offers import recommend_for_customer
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=StrictQueryRoute)
@@ -45,27 +44,37 @@ async def email_block(
     """The items of `/recommendations` rendered as one HTML table with inline CSS.
 
     The same items, rules and fallbacks as the JSON endpoint; a placement the contact
-    policy suppresses renders an empty block (`X-Recsys-Suppressed` says why). With
-    `send=true` a served marketing block is recorded as a contact (`X-Exposure-Id`).
+    policy suppresses renders an empty block (`X-Recsys-Suppressed` says why). The
+    customer's experiment variant applies as on the JSON endpoint (`X-Recsys-Variant`);
+    a block with items, or a held-out one, is an exposure (`X-Exposure-Id`). With
+    `send=true` a served marketing block is recorded as a contact.
     """
     filters = item_filters(exclude, category)
     now = datetime.now(UTC).replace(tzinfo=None)
     with serving.store.connect() as conn:
         data = load_customer_data(conn, customer_id)
+    arm, model, rules = arm_for(serving, customer_id, placement)
     offer = recommend_for_customer(
-        serving.model,
-        serving.rules,
+        model,
+        rules,
         serving.catalog,
         data,
         placement=placement,
         limit=limit,
         now=now,
+        behaviour_cache=serving.behaviour_cache(model, rules),
         filters=filters,
     )
     html = render_block([i.to_dict() for i in offer.items], placement=placement, heading=heading)
     headers = {"X-Model-Version": offer.model_version}
     if offer.suppressed:
         headers["X-Recsys-Suppressed"] = offer.suppressed
-    if send and is_send(offer, serving.rules):
-        headers["X-Exposure-Id"] = log_send(serving, offer, NO_ARM, now)
+    if arm.variant is not None:
+        headers["X-Recsys-Variant"] = arm.variant
+    if send and is_send(offer, rules):
+        exposure_id: str | None = log_send(serving, offer, arm, now)
+    else:
+        exposure_id = log_exposure(serving, offer, arm, now)
+    if exposure_id is not None:
+        headers["X-Exposure-Id"] = exposure_id
     return HTMLResponse(str(html), headers=headers)

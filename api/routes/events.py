@@ -92,12 +92,17 @@ def _check_bounds(body: OrderIn, bounds: OrderBounds) -> None:
     responses=error_responses(400, 401, 404, 413, 422),
 )
 def click_event(body: ClickIn, store: StoreDep, exposures: ExposuresDep) -> ClickRecorded:
-    """Record a click on an item of an exposure; the same click again changes nothing."""
+    """Record a click on an item of an exposure; the same click again changes nothing.
+
+    `clicked_at` may not be before the exposure was shown, nor more than a day ahead
+    of the server's clock (422, nothing recorded).
+    """
     at = _naive_utc(body.clicked_at)
+    latest = datetime.now(UTC).replace(tzinfo=None) + FUTURE_TOLERANCE
     for attempt in range(2):
         try:
             with store.begin() as conn:
-                recorded = click(conn, body.exposure_id, body.item_id, at)
+                recorded = click(conn, body.exposure_id, body.item_id, at, latest)
             break
         except UnknownExposure as exc:
             # This worker may still hold the exposure in its queue: write it and look again.

@@ -854,13 +854,17 @@ def _csv_bytes(frame: pl.DataFrame, *, header: bool) -> bytes:
     return buffer.getvalue()
 
 
+#: The demo history's last day unless `end` says otherwise.
+HISTORY_END = date(2026, 11, 20)
+
+
 def generate_demo(
     out_dir: Path,
     *,
     customers: int = 5000,
     items: int = 600,
     seed: int = 7,
-    end: date = date(2026, 11, 20),
+    end: date = HISTORY_END,
     years: float = 2.0,
     due_date: date | None = None,
     due_share: float = 0.0,

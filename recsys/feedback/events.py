@@ -48,17 +48,34 @@ class TouchConflict(FeedbackError):
     code = "conflict"
 
 
-def click(conn: Connection, exposure_id: str, item_id: str, clicked_at: datetime) -> bool:
+def click(
+    conn: Connection,
+    exposure_id: str,
+    item_id: str,
+    clicked_at: datetime,
+    latest: datetime | None = None,
+) -> bool:
     """Record a click on an item of an exposure; False when it was already recorded.
 
     Raises UnknownExposure (no such exposure, or it was pruned) and InvalidTouch
-    (the item was not in that exposure).
+    (the item was not in that exposure, or the click is dated before the exposure
+    was shown or after `latest`, the server's clock plus the skew it allows).
     """
     exposure = get_exposure(conn, exposure_id)
     if exposure is None:
         raise UnknownExposure(f"exposure {exposure_id!r} is not known")
     if item_id not in exposure.items:
         raise InvalidTouch(f"item {item_id!r} was not in exposure {exposure_id!r}")
+    if clicked_at < exposure.shown_at:
+        raise InvalidTouch(
+            f"clicked_at: {clicked_at.isoformat()} is before exposure {exposure_id!r} was "
+            f"shown ({exposure.shown_at.isoformat()} UTC); nothing was recorded"
+        )
+    if latest is not None and clicked_at > latest:
+        raise InvalidTouch(
+            f"clicked_at: {clicked_at.isoformat()} is more than a day in the future; "
+            "nothing was recorded"
+        )
     return record_click(conn, exposure_id, item_id, clicked_at)
 
 

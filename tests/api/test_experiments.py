@@ -107,11 +107,32 @@ def test_variants_serve_their_model_and_rules_and_are_recorded_then_end_without_
             model = base if variant == "base" else popular
             assert rows[exposure_id] == ("newsletter-model", variant, model)
 
-        # A broken edit is refused: the running experiment goes on.
-        _write(rules_file, _experiment("no-such-version"))
+        # The email block serves the same variant as the JSON list, and records it.
         cid = next(c for c in _customers(engine) if assign_variant(c, experiment).name != "base")
         body = client.get(f"/v1/customers/{cid}/recommendations?placement=newsletter").json()
-        assert body["variant"] == "popular-no-electronics"
+        block = client.get(f"/v1/customers/{cid}/email-block?placement=newsletter")
+        assert block.headers["X-Recsys-Variant"] == "popular-no-electronics"
+        assert block.headers["X-Model-Version"] == popular
+        for item in body["items"]:
+            assert f'data-item-id="{item["item_id"]}"' in block.text
+        client.app.state.exposures.flush()  # type: ignore[attr-defined]
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(exposures).where(exposures.c.exposure_id == block.headers["X-Exposure-Id"])
+            ).one()
+        assert (row.experiment, row.variant, row.model_version) == (
+            "newsletter-model", "popular-no-electronics", popular
+        )
+
+        # A broken edit is refused: the running experiment goes on.
+        for broken in (
+            _experiment("no-such-version"),
+            _experiment(popular).replace("share = 0.5\nmodel", "share = 0.4\nmodel"),
+        ):
+            _write(rules_file, broken)
+            body = client.get(f"/v1/customers/{cid}/recommendations?placement=newsletter").json()
+            assert body["variant"] == "popular-no-electronics"
+            assert body["model_version"] == popular
 
         # Ending the experiment is deleting it from the file: the next request has no variant.
         _write(rules_file, "[control]\nshare = 0.0\n")
@@ -156,5 +177,16 @@ def test_a_held_out_customer_gets_no_marketing_placement_in_any_variant(
     assert len(variants) == 2  # both arms have held-out customers
     with make_client(engine, settings.model_copy(update={"rules_path": path})) as client:
         for cid in held:
-            body = client.get(f"/v1/customers/{cid}/recommendations?placement=newsletter").json()
-            assert body["items"] == [] and body["suppressed"] == "held_out"
+            for placement in ("newsletter", "anniversary", "birthday"):
+                body = client.get(
+                    f"/v1/customers/{cid}/recommendations?placement={placement}"
+                ).json()
+                assert body["items"] == [] and body["suppressed"] == "held_out"
+            block = client.get(f"/v1/customers/{cid}/email-block?placement=newsletter")
+            assert 'class="recsys-item"' not in block.text
+            assert block.headers["X-Recsys-Suppressed"] == "held_out"
+            # Transactional mail still serves.
+            confirmation = client.get(
+                f"/v1/customers/{cid}/recommendations?placement=order_confirmation"
+            ).json()
+            assert confirmation["items"] and confirmation["suppressed"] is None

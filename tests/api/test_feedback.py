@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -96,11 +96,14 @@ def test_a_click_is_recorded_once_and_unknown_exposures_are_404(
     engine, _ = served
     body = client.get(f"/v1/customers/{_treated(engine)}/recommendations").json()
     exposure_id, item = body["exposure_id"], body["items"][0]["item_id"]
+    # The exposure is shown now (the server's clock); the click comes a few minutes later.
+    at = datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(minutes=5)
     # Not flushed yet: the worker writes its queue before answering 404.
-    click = {"exposure_id": exposure_id, "item_id": item, "clicked_at": "2026-11-20T13:00:00Z"}
+    click = {"exposure_id": exposure_id, "item_id": item, "clicked_at": f"{at.isoformat()}Z"}
     first = client.post("/v1/events/clicks", json=click)
     assert first.status_code == 200 and first.json()["recorded"] is True
-    again = client.post("/v1/events/clicks", json={**click, "clicked_at": "2026-11-20T14:00:00Z"})
+    later = f"{(at + timedelta(hours=1)).isoformat()}Z"
+    again = client.post("/v1/events/clicks", json={**click, "clicked_at": later})
     assert again.status_code == 200 and again.json()["recorded"] is False
     before = _counts(engine)
     unknown = client.post("/v1/events/clicks", json={**click, "exposure_id": "ex_nope"})
@@ -109,10 +112,19 @@ def test_a_click_is_recorded_once_and_unknown_exposures_are_404(
     assert foreign.status_code == 422 and "NOT-SHOWN" in foreign.json()["error"]["message"]
     missing = client.post("/v1/events/clicks", json={"exposure_id": exposure_id})
     assert missing.status_code == 422
+    # A click dated before its exposure was shown, or far in the future, is refused.
+    other = body["items"][1]["item_id"]
+    for when, fragment in ((at - timedelta(days=1), "before exposure"),
+                           (at + timedelta(days=2), "in the future")):
+        dated = {**click, "item_id": other, "clicked_at": f"{when.isoformat()}Z"}
+        refused = client.post("/v1/events/clicks", json=dated)
+        assert refused.status_code == 422, refused.json()
+        assert fragment in refused.json()["error"]["message"]
+        assert "clicked_at" in refused.json()["error"]["message"]
     assert _counts(engine) == before
     with engine.connect() as conn:
         clicked = conn.execute(select(clicks.c.clicked_at)).scalars().all()
-    assert clicked == [datetime(2026, 11, 20, 13, 0)]
+    assert clicked == [at]
 
 
 def test_control_group_gets_no_marketing_but_order_confirmation_and_is_logged(
@@ -213,6 +225,44 @@ def test_exposures_older_than_the_retention_are_pruned(
     assert writer.prune(shown + timedelta(days=366)) == 1
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(exposures)).scalar_one() == 0
+
+
+def test_the_retention_setting_prunes_the_service_s_old_exposures_and_their_clicks(
+    served: tuple[Engine, Settings],
+) -> None:
+    """RECSYS_EXPOSURE_RETENTION_DAYS: a started service deletes what is older, keeps the rest."""
+    import time
+
+    from recsys.feedback.writer import ExposureWriter
+    from recsys.store.feedback import Exposure, record_click
+    from tests.api.conftest import make_client
+
+    engine, settings = served
+    now = datetime.now(UTC).replace(tzinfo=None)
+    customer = _treated(engine)
+    old = Exposure("ex_old", customer, "newsletter", "v", ("I1",), now - timedelta(days=31))
+    kept = Exposure("ex_kept", customer, "newsletter", "v", ("I1",), now - timedelta(days=29))
+    seeding = ExposureWriter(engine, background=False)
+    seeding.record(old)
+    seeding.record(kept)
+    assert seeding.flush() == 2
+    seeding.close()
+    with engine.begin() as conn:
+        record_click(conn, "ex_old", "I1", old.shown_at + timedelta(hours=1))
+        record_click(conn, "ex_kept", "I1", kept.shown_at + timedelta(hours=1))
+
+    def stored() -> tuple[list[str], list[str]]:
+        with engine.connect() as conn:
+            shown = conn.execute(select(exposures.c.exposure_id)).scalars().all()
+            clicked = conn.execute(select(clicks.c.exposure_id)).scalars().all()
+        return sorted(shown), sorted(clicked)
+
+    update = {"exposure_retention_days": 30, "exposure_flush_seconds": 0.05}
+    with make_client(engine, settings.model_copy(update=update)):
+        deadline = time.monotonic() + 10
+        while stored()[0] != ["ex_kept"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert stored() == (["ex_kept"], ["ex_kept"])
 
 
 def test_the_log_can_be_turned_off(served: tuple[Engine, Settings]) -> None:

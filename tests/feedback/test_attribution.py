@@ -128,3 +128,28 @@ def test_report_groups_figures_and_small_samples() -> None:
     assert anniversary["attributed"]["voucher_cost"] == 20.0
     assert anniversary["attributed"]["margin"] == 200.0 - 120.0 - 20.0
     assert anniversary["vs_control"] is None  # nobody held out of it
+
+
+def test_a_small_sample_claims_no_significance_even_when_its_interval_excludes_zero() -> None:
+    # 60 shown (45 buy) against 60 held out (5 buy): the interval is far above zero,
+    # but under 100 customers a side the report says so instead of claiming an effect.
+    touches = [_touch(f"T{i}", "newsletter", T0, f"T{i}") for i in range(60)]
+    touches += [_touch(f"H{i}", "newsletter", T0, f"H{i}", held_out=True) for i in range(60)]
+    orders = [_order(f"OT{i}", T0 + timedelta(days=1), f"T{i}") for i in range(45)]
+    orders += [_order(f"OH{i}", T0 + timedelta(days=1), f"H{i}") for i in range(5)]
+    report = compute_impact(touches, orders, [], start=T0.date(), end=T0.date())
+    versus = report["groups"][0]["vs_control"]
+    conversion = versus["conversion"]
+    assert conversion["estimate"] == pytest.approx(40 / 60)
+    assert conversion["excludes_zero"] is True and conversion["ci95"][0] > 0.5
+    assert versus["small_sample"] is True
+    assert versus["verdict"].startswith("small sample") and "no significance" in versus["verdict"]
+    # The same effect with enough customers is claimed.
+    touches = [_touch(f"T{i}", "newsletter", T0, f"T{i}") for i in range(120)]
+    touches += [_touch(f"H{i}", "newsletter", T0, f"H{i}", held_out=True) for i in range(120)]
+    orders = [_order(f"OT{i}", T0 + timedelta(days=1), f"T{i}") for i in range(90)]
+    orders += [_order(f"OH{i}", T0 + timedelta(days=1), f"H{i}") for i in range(10)]
+    versus = compute_impact(touches, orders, [], start=T0.date(), end=T0.date())["groups"][0][
+        "vs_control"
+    ]
+    assert versus["small_sample"] is False and "higher than control" in versus["verdict"]
