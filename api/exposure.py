@@ -63,6 +63,16 @@ def is_send(offer: Offer, rules: RulesConfig) -> bool:
     )
 
 
+def log_served(
+    serving: Serving, offer: Offer, arm: Arm, rules: RulesConfig, now: datetime, *, send: bool
+) -> str | None:
+    """Log a served list: a contact when the caller sends it and it counts as one
+    (`is_send`), else an exposure; returns the exposure id, if any."""
+    if send and is_send(offer, rules):
+        return log_send(serving, offer, arm, now)
+    return log_exposure(serving, offer, arm, now)
+
+
 def log_send(serving: Serving, offer: Offer, arm: Arm, now: datetime) -> str:
     """Record a sent marketing list as a contact (synchronously); returns its exposure id."""
     exposure_id = new_exposure_id()

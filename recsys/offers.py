@@ -65,16 +65,9 @@ class ServingModel:
         return min(wanted, stored) if stored > 0 else wanted
 
     def for_placement(self, placement: str, rules: RulesConfig) -> Any:
-        """The recommender that ranks `placement`.
-
-        A paired model (`recsys.models.paired`) answers placements that never re-offer
-        bought items (anniversary, birthday) with its discovery model; every other
-        model ranks every placement.
-        """
-        pick = getattr(self.recommender, "for_placement", None)
-        if pick is None:
-            return self.recommender
-        return pick(placement in rules.categories.rebuy_placements)
+        """The recommender that ranks `placement` (`Recommender.for_placement`): a
+        pair's discovery model for the placements that never re-offer bought items."""
+        return self.recommender.for_placement(placement in rules.categories.rebuy_placements)
 
     @classmethod
     def from_parts(

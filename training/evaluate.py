@@ -523,7 +523,7 @@ def evaluate(
         """The rows of one fitted model: raw on both targets (unless not `raw`: a pair,
         whose models have their own rows), then as served."""
         nonlocal summary
-        ranker = rec.for_placement(False) if isinstance(rec, PairedRecommender) else rec
+        ranker = rec.for_placement(False)
         new_lists = {
             c: [s.item_id for s in items]
             for c, items in ranker.recommend_batch(new_users, n, exclude_seen=True).items()

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import ServingDep
 from api.email_blocks import render_block
-from api.exposure import arm_for, is_send, log_exposure, log_send
+from api.exposure import arm_for, log_served
 from api.filters import Category, Exclude, item_filters
 from api.schemas import Id, Limit, Placement, Send, json_error_responses
 from api.strict_query import StrictQueryRoute
@@ -71,10 +71,7 @@ async def email_block(
         headers["X-Recsys-Suppressed"] = offer.suppressed
     if arm.variant is not None:
         headers["X-Recsys-Variant"] = arm.variant
-    if send and is_send(offer, rules):
-        exposure_id: str | None = log_send(serving, offer, arm, now)
-    else:
-        exposure_id = log_exposure(serving, offer, arm, now)
+    exposure_id = log_served(serving, offer, arm, rules, now, send=send)
     if exposure_id is not None:
         headers["X-Exposure-Id"] = exposure_id
     return HTMLResponse(str(html), headers=headers)

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Serving, ServingDep
 from api.errors import InvalidRequest, NotFound
-from api.exposure import arm_for, is_send, log_exposure, log_send
+from api.exposure import arm_for, log_exposure, log_served
 from api.filters import Category, Exclude, item_filters
 from api.schemas import (
     CrossSellIn,
@@ -139,12 +139,9 @@ async def customer_recommendations(
         behaviour_cache=serving.behaviour_cache(model, rules),
         filters=filters,
     )
-    if replay is not None:
-        exposure_id = None
-    elif send and is_send(offer, rules):
-        exposure_id = log_send(serving, offer, arm, now)
-    else:
-        exposure_id = log_exposure(serving, offer, arm, now)
+    exposure_id = (
+        None if replay is not None else log_served(serving, offer, arm, rules, now, send=send)
+    )
     return _render(offer, serving, explain, arm, exposure_id)
 
 

@@ -402,6 +402,11 @@ class Recommender(ABC, Generic[P]):
 
     # ---- public API (external ids) ----------------------------------------------------
 
+    def for_placement(self, rebuys: bool) -> Recommender[Any]:
+        """The model that ranks a placement which does (`rebuys`) or does not re-offer
+        bought items: this one, except for a pair (`recsys.models.paired`)."""
+        return self
+
     def knows(self, customer_id: str) -> bool:
         """True when the customer had purchases in the training data."""
         return self._data is not None and customer_id in self._data.user_ids

@@ -124,7 +124,6 @@ class PairedRecommender(Recommender[PairedParams]):
         return self._discovery
 
     def for_placement(self, rebuys: bool) -> Recommender[Any]:
-        """The model that ranks a placement which does (`rebuys`) or does not re-offer."""
         return self._rebuy if rebuys else self._discovery
 
     # ---- fitting and persistence: each model's own, under its prefix ---------------------
