@@ -523,10 +523,11 @@ def evaluate(
         """The rows of one fitted model: raw on both targets (unless not `raw`: a pair,
         whose models have their own rows), then as served."""
         nonlocal summary
-        ranker = rec.for_placement(False)
+        # A pair answers placement-blind calls with its newsletter model: these raw lists
+        # are the ones the served newsletter's recall on new items is compared with.
         new_lists = {
             c: [s.item_id for s in items]
-            for c, items in ranker.recommend_batch(new_users, n, exclude_seen=True).items()
+            for c, items in rec.recommend_batch(new_users, n, exclude_seen=True).items()
         }
         if raw:
             all_lists = {

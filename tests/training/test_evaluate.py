@@ -83,6 +83,11 @@ def test_evaluate_writes_reports(
         == report.result(f"{selection.chosen}+rules", "all").metrics
         == report.result(f"{selection.rebuy}+rules", "all").metrics
     )
+    # the newsletter's recall on new items is compared with its own model's raw ranking
+    assert report.rules is not None
+    assert report.rules.recall_new_raw == pytest.approx(
+        report.result(selection.rebuy, "new").metrics["recall@5"]
+    )
     # own purchases predict re-orders in this data, so repurchase beats popularity
     assert (
         report.result("repurchase", "all").metrics["ndcg@5"]
