@@ -242,18 +242,18 @@ def _score(
     purchases: Mapping[str, Sequence[Purchase]],
     arms: Mapping[str, tuple[Arm, ServingModel, RulesConfig]],
 ) -> dict[str, Any]:
-    """One batched model call per (model, pool size) the batch's arms use; usually one."""
-    groups: dict[tuple[str, int], list[str]] = {}
+    """One batched model call per (model, pool size, ranker) the batch's arms use; usually
+    one. The ranker is the model's for this occasion under the arm's rules (a pair's)."""
+    groups: dict[tuple[str, int, bool], list[str]] = {}
     models: dict[str, ServingModel] = {}
-    rules_of: dict[str, RulesConfig] = {}
     for due in eligible:
         cid = due.customer.customer_id
         _, model, rules = arms[cid]
         models[model.version] = model
-        rules_of[model.version] = rules
-        groups.setdefault((model.version, rules.candidates.pool_size), []).append(cid)
+        rebuys = ctx.occasion in rules.categories.rebuy_placements
+        groups.setdefault((model.version, rules.candidates.pool_size, rebuys), []).append(cid)
     scored: dict[str, Any] = {}
-    for (version, pool_size), cids in groups.items():
+    for (version, pool_size, rebuys), cids in groups.items():
         model = models[version]
         # The boost's anchors are recent purchases: look their complements up for the batch.
         recent = ctx.rules.complements.recent_days
@@ -264,7 +264,7 @@ def _score(
             for line in purchases.get(cid, ())
             if line.quantity > 0 and naive_utc(line.purchased_at) > since
         )
-        ranker = model.for_placement(ctx.occasion, rules_of[version])
+        ranker = model.recommender.for_placement(rebuys)
         scored.update(ranker.recommend_batch(cids, model.pool(pool_size)))
     return scored
 

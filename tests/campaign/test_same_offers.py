@@ -1,4 +1,5 @@
-"""The job's offers do not depend on how a batch is read (issue 19's PostgreSQL reads).
+"""The job's offers do not depend on how a batch is read (issue 19's PostgreSQL reads),
+and a paired model drafts the anniversary with its discovery model.
 
 A batch's purchases, contact histories and already-sent marks are read at once (on
 PostgreSQL: a lateral join through the driver and array parameters). On a generated
@@ -25,13 +26,15 @@ from recsys.data.demo import generate_demo
 from recsys.records import Purchase
 from recsys.rules.config import load_rules
 from recsys.store.campaigns import Occasion
-from recsys.store.catalog import load_items
+from recsys.store.catalog import catalog_frame, load_items
 from recsys.store.contacts import contact_history
-from recsys.store.purchases import customer_purchases
+from recsys.store.purchases import customer_purchases, purchase_frame
 from recsys.store.tables import contact_log, exposures, vouchers
 from tests.api.conftest import load_demo, train
 from tests.campaign.conftest import SENT_AT, read_lines
+from training.rules_learning import learn_rule_extras
 from training.serving import load_serving_model
+from training.train import train_model
 
 DAY = date(2026, 11, 22)
 
@@ -127,3 +130,34 @@ def test_batched_reads_write_the_lines_of_one_customer_reads(
     }
     assert _masked(batched_text) == _masked(reference_text)
     assert batched_recorded == _recorded(engine)
+
+
+def test_a_pair_drafts_anniversary_offers_with_its_discovery_model(
+    engine: Engine, due_demo: Path, tmp_path: Path
+) -> None:
+    """An anniversary never re-offers, so a pair's offers are its discovery model's."""
+    load_demo(engine, due_demo, tmp_path / "rejects")
+    with engine.connect() as conn:
+        frame, items_frame, catalog = purchase_frame(conn), catalog_frame(conn), load_items(conn)
+    rules = load_rules(None)
+    extras = learn_rule_extras(frame, items_frame, rules)
+    als = {"factors": 8, "iterations": 5}
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for name, model, params in (
+        ("als", "als", als),
+        ("paired", "paired", {"rebuy": "repurchase", "discovery": "als", "discovery_params": als}),
+    ):
+        home = tmp_path / name
+        train_model(frame, items_frame, model=model, params=params, now=SENT_AT,
+                    models_dir=home, extras=extras, num_threads=1)
+        with engine.begin() as conn:
+            for table in (vouchers, contact_log, exposures):
+                conn.execute(delete(table))
+        out = io.StringIO()
+        run_campaign(
+            engine, load_serving_model(home), rules, catalog, occasion="anniversary", day=DAY,
+            out=out, journal_dir=home / "journal", batch_size=37, now=SENT_AT,
+        )
+        lines[name] = _masked(out.getvalue())
+    assert len(lines["paired"]) > 100
+    assert lines["paired"] == lines["als"]
