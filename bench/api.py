@@ -133,7 +133,7 @@ async def _request(pool: _Pool, path: str) -> int:
 
 
 async def _step(port: int, ids: Sequence[str], rate: float, duration: float,
-                seed: int) -> dict[str, Any]:
+                seed: int, path: str = PATH) -> dict[str, Any]:
     pool = _Pool("127.0.0.1", port, MAX_CONNS)
     n = max(1, int(rate * duration))
     rng = np.random.default_rng(seed)
@@ -148,7 +148,7 @@ async def _step(port: int, ids: Sequence[str], rate: float, duration: float,
     async def one(i: int, scheduled: float) -> None:
         sent = clock()
         try:
-            status = await _request(pool, PATH.format(picks[i]))
+            status = await _request(pool, path.format(picks[i]))
         except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
             statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
             return
@@ -202,6 +202,7 @@ def _loadgen(argv: Sequence[str]) -> None:
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--path", default=PATH, help="request path, {} = the customer id")
     args = parser.parse_args(argv)
     ids = args.ids.read_text(encoding="utf-8").split()
     try:
@@ -210,7 +211,8 @@ def _loadgen(argv: Sequence[str]) -> None:
         runner = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
-    emit_child_result(runner(_step(args.port, ids, args.rate, args.duration, args.seed)))
+    emit_child_result(runner(_step(args.port, ids, args.rate, args.duration, args.seed,
+                                   args.path)))
 
 
 # --------------------------------------------------------------------------- server
