@@ -244,17 +244,18 @@ def _score(
 ) -> dict[str, Any]:
     """One batched model call per (model, pool size, ranker) the batch's arms use; usually
     one. The ranker is the model's for this occasion under the arm's rules (a pair's)."""
-    groups: dict[tuple[str, int, bool], list[str]] = {}
-    models: dict[str, ServingModel] = {}
+    groups: dict[tuple[str, int, int], list[str]] = {}
+    rankers: dict[tuple[str, int, int], tuple[ServingModel, Any]] = {}
     for due in eligible:
         cid = due.customer.customer_id
         _, model, rules = arms[cid]
-        models[model.version] = model
-        rebuys = ctx.occasion in rules.categories.rebuy_placements
-        groups.setdefault((model.version, rules.candidates.pool_size, rebuys), []).append(cid)
+        ranker = model.for_placement(ctx.occasion, rules)
+        key = (model.version, rules.candidates.pool_size, id(ranker))
+        rankers[key] = (model, ranker)
+        groups.setdefault(key, []).append(cid)
     scored: dict[str, Any] = {}
-    for (version, pool_size, rebuys), cids in groups.items():
-        model = models[version]
+    for key, cids in groups.items():
+        model, ranker = rankers[key]
         # The boost's anchors are recent purchases: look their complements up for the batch.
         recent = ctx.rules.complements.recent_days
         since = naive_utc(ctx.now) - timedelta(days=recent)
@@ -264,8 +265,7 @@ def _score(
             for line in purchases.get(cid, ())
             if line.quantity > 0 and naive_utc(line.purchased_at) > since
         )
-        ranker = model.recommender.for_placement(rebuys)
-        scored.update(ranker.recommend_batch(cids, model.pool(pool_size)))
+        scored.update(ranker.recommend_batch(cids, model.pool(key[1])))
     return scored
 
 
